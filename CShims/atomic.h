@@ -1,0 +1,57 @@
+/*
+ * The atomic and barrier layer of kmutex: kernel-shaped names over the __atomic builtins,
+ * each taking its memory order explicitly so that every call site states (and comments)
+ * the weakest order that is correct.  Tests/urcu checks these against liburcu's uatomic_*.
+ */
+#ifndef KMX_ATOMIC_H
+#define KMX_ATOMIC_H
+
+#define KMX_RELAXED __ATOMIC_RELAXED
+#define KMX_ACQUIRE __ATOMIC_ACQUIRE
+#define KMX_RELEASE __ATOMIC_RELEASE
+#define KMX_ACQ_REL __ATOMIC_ACQ_REL
+#define KMX_SEQ_CST __ATOMIC_SEQ_CST
+
+#define kmx_load(p, mo)          __atomic_load_n((p), (mo))
+#define kmx_store(p, v, mo)      __atomic_store_n((p), (v), (mo))
+#define kmx_xchg(p, v, mo)       __atomic_exchange_n((p), (v), (mo))
+#define kmx_add_return(p, v, mo) __atomic_add_fetch((p), (v), (mo))
+#define kmx_fetch_or(p, v, mo)   __atomic_fetch_or((p), (v), (mo))
+#define kmx_fetch_and(p, v, mo)  __atomic_fetch_and((p), (v), (mo))
+
+/*
+ * Like the kernel's try_cmpxchg: on failure *expected is updated with the value found.
+ * mo applies on success; a failed compare-and-swap is only a relaxed load, so a caller that
+ * acts on the value found must order it itself (as the PICKUP path of the trylock does).
+ */
+#define kmx_try_cmpxchg(p, expected, v, mo) \
+	__atomic_compare_exchange_n((p), (expected), (v), 0, (mo), __ATOMIC_RELAXED)
+
+/* Like the kernel's cmpxchg: returns the value found, which equals old on success. */
+#define kmx_cmpxchg(p, old, v, mo) __extension__({ \
+	__typeof__(*(p)) kmx_found_ = (old); \
+	kmx_try_cmpxchg((p), &kmx_found_, (v), (mo)); \
+	kmx_found_; })
+
+#define kmx_smp_mb()  __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define kmx_smp_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define kmx_smp_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
+/* Orders a thread against its own signal handler only: no instruction, no CPU fence. */
+#define kmx_signal_fence() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+/* The kernel's cpu_relax(): tell the core we are spinning. */
+static inline void kmx_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+#define kmx_likely(x)   __builtin_expect(!!(x), 1)
+#define kmx_unlikely(x) __builtin_expect(!!(x), 0)
+
+#endif /* KMX_ATOMIC_H */

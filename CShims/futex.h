@@ -1,0 +1,47 @@
+/*
+ * Raw futex syscalls: the only way kmutex sleeps and wakes.  Private futexes (the words live in
+ * one process), as glibc's and the kernel's own process-private users do.
+ */
+#ifndef KMX_FUTEX_H
+#define KMX_FUTEX_H
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Sleep while *word == expected.  deadline: NULL, or absolute CLOCK_MONOTONIC
+ * (FUTEX_WAIT_BITSET takes an absolute time, FUTEX_WAIT a relative one).
+ * Returns 0 when woken (or spuriously), -EAGAIN if *word != expected on entry,
+ * -EINTR if a signal handler ran, -ETIMEDOUT once the deadline passed.
+ */
+static inline int kmx_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline)
+{
+	int saved_errno = errno, err;
+	long rc;
+
+	if (deadline)
+		rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, expected, deadline,
+			     NULL, FUTEX_BITSET_MATCH_ANY);
+	else
+		rc = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+	err = rc == 0 ? 0 : -errno;
+	errno = saved_errno; /* kmutex calls never change the caller's errno */
+	return err;
+}
+
+/* Wake up to n sleepers on word; returns how many were woken, or -errno. */
+static inline int kmx_futex_wake(uint32_t *word, int n)
+{
+	int saved_errno = errno, err;
+	long rc = syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+
+	err = rc >= 0 ? (int)rc : -errno;
+	errno = saved_errno;
+	return err;
+}
+
+#endif /* KMX_FUTEX_H */

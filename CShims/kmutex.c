@@ -1,0 +1,597 @@
+/*
+ * kmutex: the kernel mutex protocol (kernel/locking/mutex.c as of v4.11 and later), in user
+ * space, on futexes.
+ *
+ * A kmutex is one owner word (the owning thread's descriptor plus three flags, see owner.h),
+ * a FIFO list of sleeping waiters guarded by a small internal wait_lock, and an optimistic
+ * spin queue (OSQ).  A thread trying to take it goes through up to three stages:
+ *
+ *  1. Fast path: one cmpxchg 0 -> self (inline in kmutex.h).  Unlock is cmpxchg self -> 0.
+ *     Any flag in the word sends both to the slow paths below.
+ *
+ *  2. Optimistic spinning.  If the lock is held, the thread queues on the OSQ; the OSQ's head
+ *     alone polls the owner word, for as long as it names the same owner, and takes the lock
+ *     the moment it is released.  The kernel spins while the owner is running on a CPU
+ *     (owner_on_cpu()); user space cannot see that, so the spin is bounded by a budget that
+ *     adapts to how long spinning has recently taken to succeed on this mutex (spin_budget()).
+ *
+ *  3. Sleeping.  The thread queues a waiter node at the tail of the wait list, sets WAITERS,
+ *     and sleeps on its own futex word.  Unlock releases the lock first and then wakes the
+ *     head waiter, who must compete for the lock again: a spinner or a fresh arrival may take
+ *     it first ("lock stealing").  Stealing is what makes the mutex fast, since the lock never
+ *     sits idle waiting for a sleeper to get a CPU, and it is also what can starve a waiter.
+ *
+ * Handoff is the answer to starvation ("locking/mutex: Add lock handoff to avoid starvation",
+ * v4.10, and its fixes in v4.11 and 2021).  When the head waiter wakes and fails to get the
+ * lock, it sets HANDOFF in the same cmpxchg that finds the lock owned.  The owner's unlock then
+ * does not release: it stores the head's descriptor with PICKUP, and the head accepts it with
+ * its next trylock, which it does under wait_lock before it looks at signals or deadlines, so
+ * a handed-off lock is always picked up.  A lock can thus be stolen from a waiter at most once
+ * per wakeup: the price is one wakeup latency per handoff, during which nobody holds the lock;
+ * the head waiter spins (without the OSQ) to catch the lock without sleeping when it can.
+ *
+ * KMUTEX_NO_HANDOFF and KMUTEX_NO_SPIN turn the two mechanisms off per mutex, so a benchmark
+ * can show what each buys.  The build flag KMUTEX_V410_HANDOFF restores the v4.10 acceptance
+ * rule (owner == self accepted in the wait loop, `first` decided once, no PICKUP), which has
+ * the bug reported at the end of the seed thread; the regression tests show it.
+ *
+ * Units: owner.h (the word), osq.c (spin queue), wait_lock.c (the internal lock), wait_list.h
+ * (the FIFO), task.c (per-thread descriptors), futex.h (sleep and wake).  verify/ holds a
+ * Promela model of this file; each protocol step below names its model step (M:...).
+ */
+#include "kmutex.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "debug.h"
+#include "futex.h"
+#include "osq.h"
+#include "owner.h"
+#include "task.h"
+#include "test_hooks.h"
+#include "wait_list.h"
+#include "wait_lock.h"
+
+#define KMUTEX__MAGIC_DESTROYED 0x64656164u /* "dead" */
+
+/* ---- misuse checks --------------------------------------------------------------------- */
+
+static void check_initialized(const struct kmutex *lock)
+{
+	uint32_t magic = kmx_load(&lock->magic, KMX_RELAXED);
+
+	if (kmx_unlikely(magic != KMUTEX__MAGIC))
+		kmx_misuse(magic == KMUTEX__MAGIC_DESTROYED ? "use of a destroyed mutex"
+							    : "use of an uninitialized or corrupted mutex",
+			   lock);
+}
+
+#ifdef KMUTEX_DEBUG
+/* Debug builds: the wait list is well formed and PICKUP names the head waiter. */
+static void check_wait_list(const struct kmutex *lock)
+{
+	const struct kmutex_waiter *waiter, *prev = NULL;
+	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
+
+	for (waiter = lock->wait_head; waiter; prev = waiter, waiter = waiter->next)
+		if (waiter->prev != prev)
+			kmx_misuse("corrupted mutex: wait list links broken", lock);
+	if (lock->wait_tail != prev)
+		kmx_misuse("corrupted mutex: wait list tail broken", lock);
+	if ((owner & KMX_FLAG_PICKUP) &&
+	    (!lock->wait_head || lock->wait_head->task != kmx_owner_task(owner)))
+		kmx_misuse("corrupted mutex: handed to a thread that is not the head waiter", lock);
+}
+#else
+static inline void check_wait_list(const struct kmutex *lock) { (void)lock; }
+#endif
+
+static void lock_wait_list(struct kmutex *lock)
+{
+	kmx_wait_lock(&lock->wait_lock);
+	check_wait_list(lock);
+}
+
+static void unlock_wait_list(struct kmutex *lock)
+{
+	check_wait_list(lock);
+	kmx_wait_unlock(&lock->wait_lock);
+}
+
+/* ---- initialization -------------------------------------------------------------------- */
+
+void kmutex_init_flags(struct kmutex *lock, unsigned flags)
+{
+	if (flags & ~(KMUTEX_NO_HANDOFF | KMUTEX_NO_SPIN))
+		kmx_misuse("kmutex_init_flags: unknown flag", lock);
+	memset(lock, 0, sizeof(*lock));
+	lock->options = flags;
+	lock->magic = KMUTEX__MAGIC;
+}
+
+void kmutex_init(struct kmutex *lock)
+{
+	kmutex_init_flags(lock, 0);
+}
+
+void kmutex_destroy(struct kmutex *lock)
+{
+	uintptr_t owner;
+
+	check_initialized(lock);
+	owner = kmx_load(&lock->owner, KMX_RELAXED);
+	if (kmx_owner_task(owner))
+		kmx_misuse("destroy of a locked mutex", lock);
+	if (owner || kmx_load(&lock->wait_head, KMX_RELAXED) ||
+	    kmx_load(&lock->osq_tail, KMX_RELAXED))
+		kmx_misuse("destroy of a mutex with waiters", lock);
+	kmx_store(&lock->magic, KMUTEX__MAGIC_DESTROYED, KMX_RELAXED);
+}
+
+/* ---- trylock: the one cmpxchg loop every acquisition goes through ---------------------- */
+
+#ifndef KMUTEX_V410_HANDOFF
+/*
+ * M:trylock.  Try to take the lock; return NULL on success, else the task that owns it.
+ * (mainline's __mutex_trylock_common, "Introduce __mutex_trylock_or_handoff()", 2021)
+ *  - free: take it, keeping WAITERS (HANDOFF and PICKUP are never set on a free lock);
+ *  - PICKUP naming us: pick up the lock handed to us, clearing PICKUP;
+ *  - owned, and `handoff`: set HANDOFF in the same cmpxchg that found the lock owned, so
+ *    that HANDOFF never lands on a free lock where a thief would clear it;
+ *  - owned otherwise (PICKUP for someone else included): fail.
+ */
+static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_task *self,
+					  bool handoff)
+{
+	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
+
+	for (;;) { /* loops only when a flag changed under us */
+		uintptr_t flags = kmx_owner_flags(owner);
+		struct kmutex_task *task = kmx_owner_task(owner);
+
+		if (task) {
+			if (flags & KMX_FLAG_PICKUP) {
+				if (task != self)
+					return task;
+				flags &= ~KMX_FLAG_PICKUP;
+			} else if (handoff) {
+				if (flags & KMX_FLAG_HANDOFF)
+					return task;
+				flags |= KMX_FLAG_HANDOFF;
+			} else {
+				return task;
+			}
+		} else {
+			if (kmx_unlikely(flags & (KMX_FLAG_HANDOFF | KMX_FLAG_PICKUP)))
+				kmx_misuse("corrupted mutex: handoff flags on a free lock", lock);
+			task = self;
+		}
+		/*
+		 * ACQUIRE when we take the lock, free or handed over: pairs with the RELEASE of the
+		 * unlock (release_owner() or hand_over()).  The pickup is a successful cmpxchg, so
+		 * it has acquire semantics by itself: the v4.10 code needed an smp_mb() because it
+		 * accepted a handoff from a plain read (seed thread, Peter Zijlstra / Will Deacon).
+		 * When we only set HANDOFF, ACQUIRE is more than needed, and free on x86.
+		 */
+		if (kmx_try_cmpxchg(&lock->owner, &owner, (uintptr_t)task | flags, KMX_ACQUIRE))
+			return task == self ? NULL : task;
+	}
+}
+
+/* M:trylock (loop top).  The waiter's trylock under wait_lock: also picks up a handoff. */
+static struct kmutex_task *waiter_trylock(struct kmutex *lock, struct kmutex_task *self,
+					  bool first)
+{
+	(void)first; /* mainline: whether we are first does not decide acceptance; PICKUP does */
+	return trylock_common(lock, self, false);
+}
+
+/* M:woken.  "Fix HANDOFF condition" (2021): `first` is recomputed on every wakeup. */
+static bool waiter_is_first_after_wake(struct kmutex *lock, struct kmutex_waiter *waiter,
+				       bool first)
+{
+	(void)first;
+	return kmx_waiter_is_first(lock, waiter);
+}
+
+/* M:trylock_or_handoff.  After a wakeup the head asks for a handoff if it fails. */
+static struct kmutex_task *waiter_trylock_or_handoff(struct kmutex *lock, struct kmutex_task *self,
+						     bool first)
+{
+	bool handoff = first && !(lock->options & KMUTEX_NO_HANDOFF);
+
+	return trylock_common(lock, self, handoff);
+}
+
+/* The owner word that hands the lock to next (NULL: a plain release). */
+static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
+{
+	uintptr_t word = (owner & KMX_FLAG_WAITERS) | (uintptr_t)next;
+
+	return next ? word | KMX_FLAG_PICKUP : word;
+}
+
+#else /* KMUTEX_V410_HANDOFF: the seed patch's rules, kept to show the bug they allow */
+
+static struct kmutex_task *trylock_v410(struct kmutex *lock, struct kmutex_task *self, bool handoff)
+{
+	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
+
+	for (;;) {
+		uintptr_t flags = kmx_owner_flags(owner);
+		struct kmutex_task *task = kmx_owner_task(owner);
+
+		if (task) {
+			if (handoff && task == self) {
+				kmx_smp_mb(); /* ACQUIRE for a handoff accepted from a plain load */
+				return NULL;
+			}
+			return task;
+		}
+		if (handoff)
+			flags &= ~KMX_FLAG_HANDOFF;
+		if (kmx_try_cmpxchg(&lock->owner, &owner, (uintptr_t)self | flags, KMX_ACQUIRE))
+			return NULL;
+	}
+}
+
+static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_task *self,
+					  bool handoff)
+{
+	(void)handoff;
+	return trylock_v410(lock, self, false);
+}
+
+static struct kmutex_task *waiter_trylock(struct kmutex *lock, struct kmutex_task *self,
+					  bool first)
+{
+	return trylock_v410(lock, self, first);
+}
+
+/* v4.10: `first` is decided once, by a racy look at the list, and HANDOFF set then. */
+static bool waiter_is_first_after_wake(struct kmutex *lock, struct kmutex_waiter *waiter,
+				       bool first)
+{
+	if (!first && kmx_waiter_is_first(lock, waiter)) {
+		first = true;
+		if (!(lock->options & KMUTEX_NO_HANDOFF))
+			kmx_fetch_or(&lock->owner, KMX_FLAG_HANDOFF, KMX_RELAXED);
+	}
+	return first;
+}
+
+static struct kmutex_task *waiter_trylock_or_handoff(struct kmutex *lock, struct kmutex_task *self,
+						     bool first)
+{
+	return trylock_v410(lock, self, first);
+}
+
+static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
+{
+	return (owner & KMX_FLAG_WAITERS) | (uintptr_t)next; /* no PICKUP in v4.10 */
+}
+#endif /* KMUTEX_V410_HANDOFF */
+
+int kmutex__trylock_slow(struct kmutex *lock)
+{
+	check_initialized(lock);
+	return trylock_common(lock, kmutex__self(), false) == NULL;
+}
+
+/* ---- optimistic spinning --------------------------------------------------------------- */
+
+/*
+ * The spin budget, in cpu_relax() rounds, stands in for the kernel's owner_on_cpu(): we cannot
+ * see whether the owner is running, so we spin about as long as spinning has recently needed
+ * to succeed on this mutex (an average kept like glibc's adaptive mutex keeps its own), twice
+ * that for slack, and never more than SPIN_MAX: on a machine with more threads than CPUs the
+ * owner may be preempted, and then every round spent spinning is lost.  A spin that fails
+ * shrinks the average, so a mutex held across sleeps soon stops being spun on.
+ */
+#define SPIN_MIN 128u
+#define SPIN_MAX 4096u
+
+static uint32_t spin_budget(const struct kmutex *lock)
+{
+	/* RELAXED: spin_estimate is a hint; a lost update only changes one budget. */
+	uint32_t budget = 2 * kmx_load(&lock->spin_estimate, KMX_RELAXED) + SPIN_MIN;
+
+	return budget < SPIN_MAX ? budget : SPIN_MAX;
+}
+
+static void spin_feedback(struct kmutex *lock, bool acquired, uint32_t rounds)
+{
+	uint32_t estimate = kmx_load(&lock->spin_estimate, KMX_RELAXED);
+
+	if (acquired)
+		estimate = estimate + rounds / 8 - estimate / 8;
+	else
+		estimate -= estimate / 4;
+	kmx_store(&lock->spin_estimate, estimate, KMX_RELAXED);
+}
+
+/*
+ * M:spin_on_owner.  Poll while the owner word still names `owner`.  true: it changed (try
+ * again); false: stop spinning (budget spent, or we are a waiter no longer at the head).
+ */
+static bool spin_on_owner(struct kmutex *lock, struct kmutex_task *owner,
+			  struct kmutex_waiter *waiter, uint32_t *budget)
+{
+	/* RELAXED polling: the trylock that follows a change does the ACQUIRE. */
+	while (kmx_owner_task(kmx_load(&lock->owner, KMX_RELAXED)) == owner) {
+		if (*budget == 0)
+			return false;
+		if (waiter && !kmx_waiter_is_first(lock, waiter))
+			return false;
+		(*budget)--;
+		kmx_cpu_relax();
+	}
+	return true;
+}
+
+/*
+ * M:optimistic_spin.  mainline's mutex_optimistic_spin(): a non-waiter (waiter == NULL) spins
+ * only at the head of the OSQ; the woken head waiter spins without it ("Enable optimistic
+ * spinning of woken waiter", 2016), so at most two threads poll the owner word.  Each time the
+ * owner changes, try to take the lock.  true: we own it.
+ */
+static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
+			    struct kmutex_waiter *waiter)
+{
+	uint32_t budget, initial;
+	bool acquired = false;
+
+	if (lock->options & KMUTEX_NO_SPIN)
+		return false;
+	budget = initial = spin_budget(lock);
+	if (!waiter && !kmx_osq_lock(&lock->osq_tail, &self->osq, &budget)) {
+		spin_feedback(lock, false, initial);
+		return false;
+	}
+	for (;;) {
+		struct kmutex_task *owner = trylock_common(lock, self, false);
+
+		if (!owner) {
+			acquired = true;
+			break;
+		}
+		if (!spin_on_owner(lock, owner, waiter, &budget))
+			break;
+	}
+	if (!waiter)
+		kmx_osq_unlock(&lock->osq_tail, &self->osq);
+	spin_feedback(lock, acquired, initial - budget);
+	return acquired;
+}
+
+/* ---- the sleeping slow path ------------------------------------------------------------ */
+
+static bool deadline_passed(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > deadline->tv_sec ||
+	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/*
+ * M:sleep.  Sleep until a waker or kmutex_interrupt_self() stores KMX_WAKE_UP, a signal
+ * handler runs, or the deadline passes.  Every return is treated as possibly spurious.
+ */
+static void sleep_on_wake_word(struct kmutex_task *self, int mode, const struct timespec *deadline)
+{
+	int rc = kmx_futex_wait(&self->wake, KMX_WAKE_SLEEP,
+				(mode & KMUTEX__TIMED) ? deadline : NULL);
+
+	/* The kernel's signal_pending(): a handler ran while we slept. */
+	if (rc == -EINTR && (mode & KMUTEX__INTERRUPTIBLE))
+		kmx_note_interruption();
+}
+
+/* M:enqueue.  Under wait_lock: queue at the tail; the first waiter sets WAITERS. */
+static void enqueue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
+{
+	/*
+	 * RELAXED is enough: WAITERS is set before the loop's trylock, and the two RMWs on the
+	 * owner word are ordered by coherence.  An unlock whose cmpxchg comes after ours sees
+	 * WAITERS and takes wait_lock (so it sees the list); one that came before left the lock
+	 * free for our trylock.
+	 */
+	if (kmx_wait_list_add_tail(lock, waiter))
+		kmx_fetch_or(&lock->owner, KMX_FLAG_WAITERS, KMX_RELAXED);
+}
+
+/*
+ * M:dequeue.  Under wait_lock, whether we leave with the lock or with an error: if the list
+ * is now empty clear *all* flags, so none outlives the last waiter ("clear MUTEX_FLAGS if
+ * wait_list is empty due to signal", 2021).  Otherwise a HANDOFF left by us stays for the
+ * next head, who is handed the lock with PICKUP.
+ */
+static void dequeue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
+{
+	/* RELAXED: under wait_lock, which every flag-setter except HANDOFF's also holds. */
+	if (kmx_wait_list_del(lock, waiter))
+		kmx_fetch_and(&lock->owner, ~KMX_FLAGS, KMX_RELAXED);
+}
+
+/*
+ * M:wait_loop.  Called and returns with wait_lock held, our node on the list.
+ * 0: we own the lock; -EINTR / -ETIMEDOUT: we gave up.
+ */
+static int wait_for_lock(struct kmutex *lock, struct kmutex_task *self, struct kmutex_waiter *waiter,
+			 int mode, const struct timespec *deadline)
+{
+	bool first = false;
+
+	for (;;) {
+		/*
+		 * The kernel's set_current_state(): from here a waker's KMX_WAKE_UP (stored under
+		 * wait_lock, so ordered with this store) or kmutex_interrupt_self() keeps the
+		 * futex sleep below from starting.  The signal fence keeps the compiler from
+		 * moving this store below the interruption check (a handler runs in between).
+		 */
+		kmx_store(&self->wake, KMX_WAKE_SLEEP, KMX_RELAXED);
+		kmx_signal_fence();
+
+		/*
+		 * Under wait_lock we are serialized against an unlock handing the lock to us:
+		 * the trylock that picks up the handoff comes before the signal and deadline
+		 * checks, so a waiter never leaves a lock handed to it (the seed thread's bug).
+		 */
+		if (!waiter_trylock(lock, self, first))
+			return 0;
+		if ((mode & KMUTEX__INTERRUPTIBLE) && kmx_take_interruption())
+			return -EINTR;
+		if ((mode & KMUTEX__TIMED) && deadline_passed(deadline))
+			return -ETIMEDOUT;
+
+		unlock_wait_list(lock);
+		KMX_TEST_POINT(KMUTEX_TP_WAITER_SLEEP, lock);
+		sleep_on_wake_word(self, mode, deadline);
+
+		first = waiter_is_first_after_wake(lock, waiter, first);
+		if (!waiter_trylock_or_handoff(lock, self, first) ||
+		    (first && optimistic_spin(lock, self, waiter))) {
+			lock_wait_list(lock);
+			return 0;
+		}
+		KMX_TEST_POINT(KMUTEX_TP_WAITER_RETRY, lock);
+		lock_wait_list(lock);
+	}
+}
+
+/* M:lock_slowpath.  mainline's __mutex_lock_common(), without ww_mutex. */
+int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *deadline)
+{
+	struct kmutex_task *self = kmutex__self();
+	struct kmutex_waiter waiter = { .task = self };
+	struct kmutex_task *owner;
+	int ret;
+
+	check_initialized(lock);
+	if (mode & KMUTEX__TIMED) {
+		if (!deadline)
+			kmx_misuse("kmutex_lock_timeout: NULL deadline", lock);
+		if (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L)
+			return -EINVAL;
+	}
+
+	owner = trylock_common(lock, self, false);
+	if (!owner)
+		return 0;
+	if (owner == self)
+		kmx_misuse("recursive lock by the owner", lock);
+	if (optimistic_spin(lock, self, NULL))
+		return 0;
+
+	lock_wait_list(lock);
+	/* After waiting for wait_lock, try again (the owner may have left meanwhile). */
+	if (!trylock_common(lock, self, false)) {
+		unlock_wait_list(lock);
+		return 0;
+	}
+	enqueue_waiter(lock, &waiter);
+	ret = wait_for_lock(lock, self, &waiter, mode, deadline);
+	dequeue_waiter(lock, &waiter);
+	unlock_wait_list(lock);
+	return ret;
+}
+
+/* ---- unlock ---------------------------------------------------------------------------- */
+
+/*
+ * M:hand_over.  Under wait_lock: give the lock to next with PICKUP (NULL: release it), keeping
+ * WAITERS and dropping HANDOFF.  RELEASE pairs with the new owner's ACQUIRE pickup cmpxchg.
+ */
+static void hand_over(struct kmutex *lock, struct kmutex_task *next)
+{
+	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
+
+	while (!kmx_try_cmpxchg(&lock->owner, &owner, handed_owner_word(owner, next), KMX_RELEASE))
+		; /* a flag changed; recompute */
+}
+
+/*
+ * M:release.  Unless HANDOFF is set, release the lock (keeping the flags): from here anyone
+ * may take it.  Returns the owner word as it was; checks that we own the lock.
+ */
+static uintptr_t release_owner(struct kmutex *lock, struct kmutex_task *self)
+{
+	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
+
+	for (;;) {
+		struct kmutex_task *task = kmx_owner_task(owner);
+
+		if (task != self)
+			kmx_misuse(task ? "unlock of a mutex owned by another thread"
+					: "unlock of an unlocked mutex", lock);
+		if (owner & KMX_FLAG_PICKUP)
+			kmx_misuse("corrupted mutex: unlock of a lock not yet picked up", lock);
+		if (owner & KMX_FLAG_HANDOFF)
+			return owner;
+		/* RELEASE: our critical section is visible to the next owner's ACQUIRE. */
+		if (kmx_try_cmpxchg(&lock->owner, &owner, kmx_owner_flags(owner), KMX_RELEASE))
+			return owner;
+	}
+}
+
+/* M:unlock_slowpath.  mainline's __mutex_unlock_slowpath(). */
+void kmutex__unlock_slow(struct kmutex *lock)
+{
+	struct kmutex_task *self = kmutex__self(), *next = NULL;
+	struct kmutex_waiter *head;
+	uintptr_t owner;
+
+	check_initialized(lock);
+	owner = release_owner(lock, self);
+	if (!(owner & (KMX_FLAG_WAITERS | KMX_FLAG_HANDOFF)))
+		return;
+
+	lock_wait_list(lock);
+	head = kmx_wait_list_first(lock);
+	if (head) {
+		next = head->task;
+		/*
+		 * The kernel's wake_q_add(): mark the wakeup now, while the waiter is certainly
+		 * on the list; its KMX_WAKE_SLEEP store is also made under wait_lock, so the two
+		 * are ordered and no wakeup is lost.  RELAXED: wait_lock orders it.
+		 */
+		kmx_store(&next->wake, KMX_WAKE_UP, KMX_RELAXED);
+	}
+	if (owner & KMX_FLAG_HANDOFF)
+		hand_over(lock, next);
+	unlock_wait_list(lock);
+
+	/*
+	 * The kernel's wake_up_q(): the syscall after dropping wait_lock, so the woken thread
+	 * does not block on it at once.  The waiter may have left meanwhile; its descriptor
+	 * is type-stable (task.h), so this is at worst a spurious wakeup.
+	 */
+	if (next)
+		kmx_futex_wake(&next->wake, 1);
+}
+
+/* ---- test accessors -------------------------------------------------------------------- */
+
+#ifdef KMUTEX_TEST_HOOKS
+void (*volatile kmutex_test_hook)(enum kmutex_test_point point, struct kmutex *lock);
+
+uintptr_t kmutex_test_owner_word(struct kmutex *lock)
+{
+	return kmx_load(&lock->owner, KMX_RELAXED);
+}
+
+int kmutex_test_nr_waiters(struct kmutex *lock)
+{
+	int n = 0;
+
+	kmx_wait_lock(&lock->wait_lock);
+	for (struct kmutex_waiter *w = lock->wait_head; w; w = w->next)
+		n++;
+	kmx_wait_unlock(&lock->wait_lock);
+	return n;
+}
+#endif

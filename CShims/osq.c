@@ -1,0 +1,131 @@
+/*
+ * The OSQ protocol (kernel/locking/osq_lock.c, "locking/mutex: Use MCS-style queue for
+ * optimistic spinning" and its unqueue path), written for per-thread nodes.
+ *
+ * The tail points to the last queued node (the kernel stores cpu + 1); NULL means empty.
+ * Enqueue swaps ourselves into the tail, links the predecessor to us, and spins on our own
+ * node->locked, which the predecessor sets when it is done.  A spinner whose budget runs out
+ * unqueues in three steps: A) unlink the predecessor's next pointer, B) wait for a successor
+ * to show itself (or move the tail back), C) link predecessor and successor together.
+ */
+#include "osq.h"
+
+#include "atomic.h"
+
+/*
+ * Step B, also used by unlock: return node's successor once it has linked itself, having
+ * detached it; or, if node is the tail, move the tail back to prev and return NULL.
+ */
+static struct kmutex_osq_node *osq_wait_next(struct kmutex_osq_node **tail,
+					     struct kmutex_osq_node *node,
+					     struct kmutex_osq_node *prev)
+{
+	for (;;) {
+		struct kmutex_osq_node *expected = node, *next;
+
+		/*
+		 * RELEASE: a later arrival that swaps in behind prev (acquiring the tail) writes
+		 * prev->next only after our step A cleared it.
+		 */
+		if (kmx_load(tail, KMX_RELAXED) == node &&
+		    kmx_try_cmpxchg(tail, &expected, prev, KMX_RELEASE))
+			return NULL;
+
+		/*
+		 * A successor swapped itself into the tail after us and will link itself into
+		 * node->next.  ACQUIRE pairs with its RELEASE store there: its next->prev is set
+		 * before we (in step C) overwrite it.
+		 */
+		if (kmx_load(&node->next, KMX_RELAXED)) {
+			next = kmx_xchg(&node->next, NULL, KMX_ACQUIRE);
+			if (next)
+				return next;
+		}
+		kmx_cpu_relax();
+	}
+}
+
+/* Steps A to C for a node whose budget ran out.  true if the turn came to us after all. */
+static bool osq_unqueue(struct kmutex_osq_node **tail, struct kmutex_osq_node *node,
+			struct kmutex_osq_node *prev)
+{
+	struct kmutex_osq_node *next;
+
+	/* Step A: undo prev->next = node, unless prev is passing the turn to us right now. */
+	for (;;) {
+		struct kmutex_osq_node *expected = node;
+
+		if (kmx_load(&prev->next, KMX_RELAXED) == node &&
+		    kmx_try_cmpxchg(&prev->next, &expected, NULL, KMX_RELAXED))
+			break;
+		/* prev took node out of its next (unlock or its own unqueue): see which. */
+		if (kmx_load(&node->locked, KMX_RELAXED))
+			return true;
+		kmx_cpu_relax();
+		/* prev may have unqueued itself and made its own predecessor ours (its step C). */
+		prev = kmx_load(&node->prev, KMX_RELAXED);
+	}
+
+	/* Step B: a successor, or we were the tail and the tail is prev again. */
+	next = osq_wait_next(tail, node, prev);
+	if (!next)
+		return false;
+
+	/*
+	 * Step C: prev <-> next.  next->prev first; the RELEASE store of prev->next publishes it
+	 * to whoever takes next out of prev->next (osq_wait_next's ACQUIRE exchange).
+	 */
+	kmx_store(&next->prev, prev, KMX_RELAXED);
+	kmx_store(&prev->next, next, KMX_RELEASE);
+	return false;
+}
+
+bool kmx_osq_lock(struct kmutex_osq_node **tail, struct kmutex_osq_node *node, uint32_t *budget)
+{
+	struct kmutex_osq_node *prev;
+
+	kmx_store(&node->locked, 0, KMX_RELAXED);
+	kmx_store(&node->next, NULL, KMX_RELAXED);
+
+	/*
+	 * ACQ_REL: RELEASE publishes the two stores above to the next arrival, which gets node as
+	 * its prev and writes node->next; ACQUIRE makes prev's own initialization visible before
+	 * we write prev->next.
+	 */
+	prev = kmx_xchg(tail, node, KMX_ACQ_REL);
+	if (!prev)
+		return true;
+
+	kmx_store(&node->prev, prev, KMX_RELAXED);
+	/* RELEASE: node->prev is written before prev (or its unqueue) can find node. */
+	kmx_store(&prev->next, node, KMX_RELEASE);
+
+	/*
+	 * RELAXED: locked carries no data; the mutex's protected data is ordered by the owner word.
+	 * The kernel stops waiting on need_resched() or a preempted vCPU; we stop when the budget
+	 * (see spin_budget() in kmutex.c) is spent.
+	 */
+	while (!kmx_load(&node->locked, KMX_RELAXED)) {
+		if (*budget == 0)
+			return osq_unqueue(tail, node, prev);
+		(*budget)--;
+		kmx_cpu_relax();
+	}
+	return true;
+}
+
+void kmx_osq_unlock(struct kmutex_osq_node **tail, struct kmutex_osq_node *node)
+{
+	struct kmutex_osq_node *expected = node, *next;
+
+	/* Nobody behind us: the queue is empty again.  RELEASE as in osq_wait_next. */
+	if (kmx_try_cmpxchg(tail, &expected, NULL, KMX_RELEASE))
+		return;
+
+	/* ACQUIRE pairs with the successor's RELEASE store of node->next (see kmx_osq_lock). */
+	next = kmx_xchg(&node->next, NULL, KMX_ACQUIRE);
+	if (!next)
+		next = osq_wait_next(tail, node, NULL);
+	if (next)
+		kmx_store(&next->locked, 1, KMX_RELAXED); /* its turn; no data rides on it */
+}

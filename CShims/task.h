@@ -1,0 +1,46 @@
+/*
+ * The per-thread descriptor: the user-space stand-in for the kernel's task_struct.  Its
+ * address is the owner identity stored in a kmutex's owner word (64-byte aligned, so the three
+ * low bits are free for flags).  It holds what other threads touch while this thread spins or
+ * sleeps: its OSQ node and the futex word it sleeps on.
+ *
+ * Descriptors are type-stable: a thread's descriptor goes back to a pool when the thread exits
+ * and is never freed.  A waker that stores to a waiter's word, or an OSQ neighbour that follows
+ * a stale pointer, therefore always touches a live descriptor; at worst it causes a spurious
+ * wakeup, which every wait loop tolerates (the kernel holds a task reference for the same end).
+ */
+#ifndef KMX_TASK_H
+#define KMX_TASK_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kmutex.h"
+
+struct kmutex_osq_node {
+	struct kmutex_osq_node *next; /* successor in the queue; atomic */
+	struct kmutex_osq_node *prev; /* predecessor, may be stale; atomic */
+	uint32_t locked;              /* set to 1 by the predecessor: our turn to spin on the owner */
+};
+
+/* Values of kmutex_task.wake. */
+enum { KMX_WAKE_SLEEP = 0, KMX_WAKE_UP = 1 };
+
+struct kmutex_task {
+	struct kmutex_osq_node osq;
+	uint32_t wake;                 /* futex word: KMX_WAKE_SLEEP while about to sleep */
+	pid_t tid;                     /* for misuse messages */
+	struct kmutex_task *pool_next; /* free list of descriptors of exited threads */
+} __attribute__((aligned(64)));
+
+static inline struct kmutex_task *kmx_task_of_osq_node(struct kmutex_osq_node *node)
+{
+	return (struct kmutex_task *)((char *)node - __builtin_offsetof(struct kmutex_task, osq));
+}
+
+/* The pending interruption of kmutex_interrupt_self(), consumed by kmx_take_interruption(). */
+int kmx_take_interruption(void);
+/* A futex sleep of an interruptible wait ended in EINTR: a signal handler ran. */
+void kmx_note_interruption(void);
+
+#endif /* KMX_TASK_H */

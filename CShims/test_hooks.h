@@ -1,0 +1,31 @@
+/*
+ * Pause points for deterministic tests of races, compiled only into test builds
+ * (-DKMUTEX_TEST_HOOKS).  A test installs kmutex_test_hook; each point calls it with the
+ * mutex, in the thread that reached the point, and the hook may block that thread to force
+ * an interleaving.  In other builds the points compile to nothing.
+ */
+#ifndef KMX_TEST_HOOKS_H
+#define KMX_TEST_HOOKS_H
+
+#include "kmutex.h"
+
+enum kmutex_test_point {
+	/* A waiter dropped wait_lock and is about to sleep on its futex word. */
+	KMUTEX_TP_WAITER_SLEEP,
+	/* A waiter woke, recomputed `first`, and its trylock-or-handoff and spin failed; it is
+	 * about to retake wait_lock. */
+	KMUTEX_TP_WAITER_RETRY,
+};
+
+#ifdef KMUTEX_TEST_HOOKS
+extern void (*volatile kmutex_test_hook)(enum kmutex_test_point point, struct kmutex *lock);
+/* The raw owner word and the length of the wait list, for assertions. */
+uintptr_t kmutex_test_owner_word(struct kmutex *lock);
+int kmutex_test_nr_waiters(struct kmutex *lock);
+#define KMX_TEST_POINT(point, lock) \
+	do { if (kmutex_test_hook) kmutex_test_hook((point), (lock)); } while (0)
+#else
+#define KMX_TEST_POINT(point, lock) do { } while (0)
+#endif
+
+#endif /* KMX_TEST_HOOKS_H */

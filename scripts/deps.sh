@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the tests and benchmarks need, only when missing (CI starts from a fresh
+# machine).  Debian packages through apt-get, as root; a non-root user gets the command to run.
+set -euo pipefail
+
+packages=(gcc g++ make pkg-config libtsan2 libasan8 libubsan1 liburcu-dev spin libck-dev libabsl-dev gnuplot-nox)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: not root; run: sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
