@@ -1,0 +1,24 @@
+# Deterministic regression tests of races, driven by pause points (build/hooks).  Each one
+# must also fail against build/v410, the v4.10 handoff rule: that proves it can see the bug.
+REGRESSION_DIR := $(BUILD)/regression
+
+$(REGRESSION_DIR)/%: Tests/regression/%.c $(BUILD)/hooks/libkmutex.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -DKMUTEX_TEST_HOOKS $< $(BUILD)/hooks/libkmutex.a -lpthread -o $@
+
+$(REGRESSION_DIR)/v410/%: Tests/regression/%.c $(BUILD)/v410/libkmutex.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -DKMUTEX_TEST_HOOKS $< $(BUILD)/v410/libkmutex.a -lpthread -o $@
+
+.PHONY: test-regression
+test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_abort
+	@echo "== regression: handoff abort interleaving (mainline rules: must pass)"
+	$(REGRESSION_DIR)/handoff_abort
+	@echo "== regression: same interleaving against the v4.10 rule (must fail: lock handed to nobody)"
+	@if $(REGRESSION_DIR)/v410/handoff_abort > $(REGRESSION_DIR)/v410.log 2>&1; then \
+		cat $(REGRESSION_DIR)/v410.log; \
+		echo "regression: the v4.10 build passed, so the test cannot see the bug"; exit 1; fi
+	@grep "lock handed to nobody" $(REGRESSION_DIR)/v410.log
+	@echo "regression: v4.10 build fails as it must"
+
+TESTS += test-regression
