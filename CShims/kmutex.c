@@ -125,7 +125,7 @@ void kmutex_destroy(struct kmutex *lock)
 	if (kmx_owner_task(owner))
 		kmx_misuse("destroy of a locked mutex", lock);
 	if (owner || kmx_load(&lock->wait_head, KMX_RELAXED) ||
-	    kmx_load(&lock->osq_tail, KMX_RELAXED))
+	    kmx_load(&lock->osq_tail, KMX_RELAXED) || kmx_load(&lock->wait_lock, KMX_RELAXED))
 		kmx_misuse("destroy of a mutex with waiters", lock);
 	kmx_store(&lock->magic, KMUTEX__MAGIC_DESTROYED, KMX_RELAXED);
 }
@@ -170,7 +170,7 @@ static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_tas
 		}
 		/*
 		 * ACQUIRE when we take the lock, free or handed over: pairs with the RELEASE of the
-		 * unlock (release_owner() or hand_over()).  The pickup is a successful cmpxchg, so
+		 * unlock (release_if_no_waiters() or release_or_hand_over()).  The pickup is a successful cmpxchg, so
 		 * it has acquire semantics by itself: the v4.10 code needed an smp_mb() because it
 		 * accepted a handoff from a plain read (seed thread, Peter Zijlstra / Will Deacon).
 		 * When we only set HANDOFF, ACQUIRE is more than needed, and free on x86.
@@ -205,7 +205,7 @@ static struct kmutex_task *waiter_trylock_or_handoff(struct kmutex *lock, struct
 	return trylock_common(lock, self, handoff);
 }
 
-/* The owner word that hands the lock to next (NULL: a plain release). */
+/* The owner word that hands the lock to next, with PICKUP (NULL: a plain release). */
 static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
 {
 	uintptr_t word = (owner & KMX_FLAG_WAITERS) | (uintptr_t)next;
@@ -502,76 +502,98 @@ int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *dead
 
 /* ---- unlock ---------------------------------------------------------------------------- */
 
-/*
- * M:hand_over.  Under wait_lock: give the lock to next with PICKUP (NULL: release it), keeping
- * WAITERS and dropping HANDOFF.  RELEASE pairs with the new owner's ACQUIRE pickup cmpxchg.
- */
-static void hand_over(struct kmutex *lock, struct kmutex_task *next)
+/* The misuse checks of an unlock, on the owner word as read. */
+static void check_unlock(const struct kmutex *lock, uintptr_t owner, const struct kmutex_task *self)
 {
-	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
+	const struct kmutex_task *task = kmx_owner_task(owner);
 
-	while (!kmx_try_cmpxchg(&lock->owner, &owner, handed_owner_word(owner, next), KMX_RELEASE))
-		; /* a flag changed; recompute */
+	if (task != self)
+		kmx_misuse(task ? "unlock of a mutex owned by another thread"
+				: "unlock of an unlocked mutex", lock);
+	if (owner & KMX_FLAG_PICKUP)
+		kmx_misuse("corrupted mutex: unlock of a lock not yet picked up", lock);
 }
 
 /*
- * M:release.  Unless HANDOFF is set, release the lock (keeping the flags): from here anyone
- * may take it.  Returns the owner word as it was; checks that we own the lock.
+ * M:release.  With no flag set, release as the fast path would (we get here when that failed:
+ * misuse, a debug build, or waiters).  false: there are waiters, the caller takes wait_lock.
  */
-static uintptr_t release_owner(struct kmutex *lock, struct kmutex_task *self)
+static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task *self)
 {
 	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
 
 	for (;;) {
-		struct kmutex_task *task = kmx_owner_task(owner);
-
-		if (task != self)
-			kmx_misuse(task ? "unlock of a mutex owned by another thread"
-					: "unlock of an unlocked mutex", lock);
-		if (owner & KMX_FLAG_PICKUP)
-			kmx_misuse("corrupted mutex: unlock of a lock not yet picked up", lock);
-		if (owner & KMX_FLAG_HANDOFF)
-			return owner;
+		check_unlock(lock, owner, self);
+		if (owner & (KMX_FLAG_WAITERS | KMX_FLAG_HANDOFF))
+			return false;
 		/* RELEASE: our critical section is visible to the next owner's ACQUIRE. */
-		if (kmx_try_cmpxchg(&lock->owner, &owner, kmx_owner_flags(owner), KMX_RELEASE))
-			return owner;
+		if (kmx_try_cmpxchg(&lock->owner, &owner, 0, KMX_RELEASE))
+			return true;
 	}
 }
 
-/* M:unlock_slowpath.  mainline's __mutex_unlock_slowpath(). */
+/*
+ * M:release_or_hand_over.  Under wait_lock, with next at the head of the list.  If the head
+ * asked for a handoff, give it the lock with PICKUP (mainline's __mutex_handoff()), dropping
+ * HANDOFF; otherwise release the lock, keeping the flags, and let next compete for it.  The
+ * cmpxchg loops when the head sets HANDOFF under us, so that request is never missed.
+ * RELEASE pairs with the ACQUIRE of the new owner's cmpxchg (a pickup or a plain trylock).
+ */
+static void release_or_hand_over(struct kmutex *lock, const struct kmutex_task *self,
+				 struct kmutex_task *next)
+{
+	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED), word;
+
+	do {
+		check_unlock(lock, owner, self);
+		word = (owner & KMX_FLAG_HANDOFF) ? handed_owner_word(owner, next)
+						  : kmx_owner_flags(owner);
+	} while (!kmx_try_cmpxchg(&lock->owner, &owner, word, KMX_RELEASE));
+}
+
+/*
+ * M:unlock_slowpath.  mainline's __mutex_unlock_slowpath(), with one change of order: mainline
+ * releases the owner word first and then takes wait_lock, so its unlock may still touch the
+ * mutex after another thread has acquired it, and the kernel forbids freeing a mutex on that
+ * basis (Documentation/locking/mutex-design.rst).  User code relies on the POSIX rule instead:
+ * a thread that acquires and releases a mutex may destroy and free it at once.  So with waiters
+ * we release under wait_lock: the list is non-empty, WAITERS stays set, and whoever takes the
+ * lock next needs wait_lock to unlock it or to leave the list, which we drop last; after that
+ * we only issue the futex wake, which is harmless on any address.
+ */
 void kmutex__unlock_slow(struct kmutex *lock)
 {
-	struct kmutex_task *self = kmutex__self(), *next = NULL;
+	struct kmutex_task *self = kmutex__self(), *next;
 	struct kmutex_waiter *head;
-	uintptr_t owner;
 
 	check_initialized(lock);
-	owner = release_owner(lock, self);
-	if (!(owner & (KMX_FLAG_WAITERS | KMX_FLAG_HANDOFF)))
-		return;
-
-	lock_wait_list(lock);
-	head = kmx_wait_list_first(lock);
-	if (head) {
-		next = head->task;
-		/*
-		 * The kernel's wake_q_add(): mark the wakeup now, while the waiter is certainly
-		 * on the list; its KMX_WAKE_SLEEP store is also made under wait_lock, so the two
-		 * are ordered and no wakeup is lost.  RELAXED: wait_lock orders it.
-		 */
-		kmx_store(&next->wake, KMX_WAKE_UP, KMX_RELAXED);
+	for (;;) {
+		if (release_if_no_waiters(lock, self))
+			return;
+		lock_wait_list(lock);
+		head = kmx_wait_list_first(lock);
+		if (head)
+			break;
+		/* The last waiter left (timeout or signal) and cleared the flags: release again. */
+		unlock_wait_list(lock);
 	}
-	if (owner & KMX_FLAG_HANDOFF)
-		hand_over(lock, next);
+
+	next = head->task;
+	/*
+	 * The kernel's wake_q_add(): mark the wakeup now, while the waiter is certainly on the
+	 * list; its KMX_WAKE_SLEEP store is also made under wait_lock, so the two are ordered
+	 * and no wakeup is lost.  RELAXED: wait_lock orders it.
+	 */
+	kmx_store(&next->wake, KMX_WAKE_UP, KMX_RELAXED);
+	release_or_hand_over(lock, self, next);
 	unlock_wait_list(lock);
 
 	/*
 	 * The kernel's wake_up_q(): the syscall after dropping wait_lock, so the woken thread
-	 * does not block on it at once.  The waiter may have left meanwhile; its descriptor
-	 * is type-stable (task.h), so this is at worst a spurious wakeup.
+	 * does not block on it at once.  The waiter may have left meanwhile; its descriptor is
+	 * type-stable (task.h), so this is at worst a spurious wakeup.
 	 */
-	if (next)
-		kmx_futex_wake(&next->wake, 1);
+	kmx_futex_wake(&next->wake, 1);
 }
 
 /* ---- test accessors -------------------------------------------------------------------- */
