@@ -170,9 +170,10 @@ static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_tas
 		}
 		/*
 		 * ACQUIRE when we take the lock, free or handed over: pairs with the RELEASE of the
-		 * unlock (release_if_no_waiters() or release_or_hand_over()).  The pickup is a successful cmpxchg, so
-		 * it has acquire semantics by itself: the v4.10 code needed an smp_mb() because it
-		 * accepted a handoff from a plain read (seed thread, Peter Zijlstra / Will Deacon).
+		 * unlock (release_if_no_waiters() or release_or_hand_over()).  The pickup is a
+		 * successful cmpxchg, so it has acquire semantics by itself: the v4.10 code needed an
+		 * smp_mb() because it accepted a handoff from a plain read (seed thread, Peter
+		 * Zijlstra / Will Deacon).
 		 * When we only set HANDOFF, ACQUIRE is more than needed, and free on x86.
 		 */
 		if (kmx_try_cmpxchg(&lock->owner, &owner, (uintptr_t)task | flags, KMX_ACQUIRE))
