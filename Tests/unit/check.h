@@ -1,0 +1,101 @@
+/*
+ * A minimal test harness shared by the C tests: CHECK() prints file:line and the expression
+ * of a failed assertion and ends the current test case; RUN() runs a case and counts it; the
+ * program ends with the line "N passed, N failed" (what CI reads) and a non-zero exit status
+ * when anything failed.  A global alarm turns a hung test into a failure instead of a stuck CI.
+ */
+#ifndef KMX_TEST_CHECK_H
+#define KMX_TEST_CHECK_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int check_passed, check_failed, check_case_failed;
+
+#define CHECK(expr)                                                                         \
+	do {                                                                                \
+		if (!(expr)) {                                                              \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr); \
+			check_case_failed = 1;                                              \
+			return;                                                             \
+		}                                                                           \
+	} while (0)
+
+#define RUN(test)                                                                           \
+	do {                                                                                \
+		check_case_failed = 0;                                                      \
+		test();                                                                     \
+		if (check_case_failed) {                                                    \
+			check_failed++;                                                     \
+			fprintf(stderr, "FAIL %s\n", #test);                                \
+		} else {                                                                    \
+			check_passed++;                                                     \
+			printf("ok   %s\n", #test);                                         \
+		}                                                                           \
+		fflush(stdout);                                                             \
+	} while (0)
+
+static void check_timeout(int sig)
+{
+	static const char msg[] = "test timed out (a thread is stuck)\n";
+
+	(void)sig;
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(2);
+}
+
+/* Fail the whole program if it runs longer than seconds (a hang is a failure too). */
+static inline void check_start(unsigned seconds)
+{
+	signal(SIGALRM, check_timeout);
+	alarm(seconds);
+}
+
+static inline int check_finish(void)
+{
+	printf("%d passed, %d failed\n", check_passed, check_failed);
+	return check_failed ? 1 : 0;
+}
+
+/* ---- time helpers ---------------------------------------------------------------------- */
+
+static inline struct timespec mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts;
+}
+
+static inline struct timespec ts_add_ns(struct timespec ts, long long ns)
+{
+	long long total = ts.tv_nsec + ns;
+
+	ts.tv_sec += total / 1000000000LL;
+	ts.tv_nsec = total % 1000000000LL;
+	if (ts.tv_nsec < 0) {
+		ts.tv_nsec += 1000000000L;
+		ts.tv_sec--;
+	}
+	return ts;
+}
+
+/* a >= b */
+static inline int ts_after_eq(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec >= b.tv_nsec);
+}
+
+static inline void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+#endif /* KMX_TEST_CHECK_H */

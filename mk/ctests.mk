@@ -1,0 +1,65 @@
+# C tests of the core: unit tests (also under TSan and ASan/UBSan, and a C++ build of the
+# header), debug-check tests (misuse aborts with its one-line message), and a locktorture-style
+# stress (a short run in `make test`, a long one in `make torture`).  Outputs in build/ctests/.
+
+CTESTS     := $(BUILD)/ctests
+CXX        ?= g++
+CTEST_HDRS := CShims/include/kmutex.h Tests/unit/check.h
+TSAN_FLAGS := -O1 -fsanitize=thread
+ASAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# Sanitizer runs fail on the first report (TSan exits 66 by default when it reported anything).
+TSAN_ENV   := TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1"
+ASAN_ENV   := ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1"
+
+STRESS_SHORT ?= -d 4 -t 6
+STRESS_SAN   ?= -d 3 -t 4
+TORTURE_ARGS ?= -d 60 -t 12
+
+.PHONY: test-unit test-debug test-stress test-sanitize torture ctests
+TESTS += test-unit test-debug test-stress test-sanitize
+
+# $(call ctest_bin,NAME,SOURCES,LIBRARY,FLAGS): build $(CTESTS)/NAME.
+define ctest_bin
+$(CTESTS)/$(1): $(2) $(3) $(CTEST_HDRS)
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_BASE) -ITests/unit $(4) -o $$@ $(2) $(3) -lpthread
+endef
+
+$(eval $(call ctest_bin,unit,Tests/unit/unit.c,$(BUILD)/libkmutex.a,-O2))
+$(eval $(call ctest_bin,unit-tsan,Tests/unit/unit.c,$(BUILD)/tsan/libkmutex.a,$(TSAN_FLAGS)))
+$(eval $(call ctest_bin,unit-asan,Tests/unit/unit.c,$(BUILD)/asan/libkmutex.a,$(ASAN_FLAGS)))
+$(eval $(call ctest_bin,debug-release,Tests/debug/misuse.c,$(BUILD)/libkmutex.a,-O2))
+$(eval $(call ctest_bin,debug-debug,Tests/debug/misuse.c,$(BUILD)/debug/libkmutex.a,-O1 -DKMUTEX_DEBUG))
+$(eval $(call ctest_bin,stress,Tests/stress/stress.c,$(BUILD)/libkmutex.a,-O2))
+$(eval $(call ctest_bin,stress-tsan,Tests/stress/stress.c,$(BUILD)/tsan/libkmutex.a,$(TSAN_FLAGS)))
+$(eval $(call ctest_bin,stress-asan,Tests/stress/stress.c,$(BUILD)/asan/libkmutex.a,$(ASAN_FLAGS)))
+
+$(CTESTS)/unit-cxx: Tests/unit/cxx.cpp $(BUILD)/libkmutex.a $(CTEST_HDRS)
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -Wall -Wextra -Wshadow -Werror -pedantic -g -O2 -ICShims/include -o $@ $< $(BUILD)/libkmutex.a -lpthread
+
+ctests: $(addprefix $(CTESTS)/,unit unit-tsan unit-asan unit-cxx debug-release debug-debug stress stress-tsan stress-asan)
+
+test-unit: $(CTESTS)/unit $(CTESTS)/unit-cxx
+	$(CTESTS)/unit
+	$(CTESTS)/unit-cxx
+
+test-debug: $(CTESTS)/debug-release $(CTESTS)/debug-debug
+	$(CTESTS)/debug-release
+	$(CTESTS)/debug-debug
+
+test-stress: $(CTESTS)/stress
+	$(CTESTS)/stress $(STRESS_SHORT)
+	$(CTESTS)/stress $(STRESS_SHORT) -o nohandoff
+	$(CTESTS)/stress $(STRESS_SHORT) -o nospin
+
+test-sanitize: $(CTESTS)/unit-tsan $(CTESTS)/unit-asan $(CTESTS)/stress-tsan $(CTESTS)/stress-asan
+	$(TSAN_ENV) $(CTESTS)/unit-tsan
+	$(ASAN_ENV) $(CTESTS)/unit-asan
+	$(TSAN_ENV) $(CTESTS)/stress-tsan $(STRESS_SAN)
+	$(ASAN_ENV) $(CTESTS)/stress-asan $(STRESS_SAN)
+
+torture: $(CTESTS)/stress
+	$(CTESTS)/stress $(TORTURE_ARGS)
+	$(CTESTS)/stress $(TORTURE_ARGS) -o nospin
+	$(CTESTS)/stress $(TORTURE_ARGS) -o nohandoff
