@@ -1,0 +1,445 @@
+/*
+ * Misuse is stopped with one line on stderr, then abort():
+ *     kmutex: <check> (mutex 0x..., thread <tid>)
+ * Each case runs in a child (fork + waitpid); the parent asserts that the child died of
+ * SIGABRT and that its stderr is exactly that line, with the check string of CShims/kmutex.c,
+ * the mutex's address and the thread that misused it.
+ *
+ * Built twice: against the release library (the checks on the slow paths, always on) and,
+ * with -DKMUTEX_DEBUG, against the debug library, which also catches uninitialized and
+ * destroyed mutexes that the release fast path cannot see.
+ */
+#include "kmutex.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "check.h"
+
+/* Every case misuses this mutex: the child has it at the same address as the parent. */
+static struct kmutex victim;
+
+/* The child writes the misusing thread's id here before it misuses. */
+static int tid_fd = -1;
+
+static void report_tid(void)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	if (write(tid_fd, &tid, sizeof(tid)) != (ssize_t)sizeof(tid))
+		_exit(3);
+}
+
+/* In the child: anything that goes wrong before the misuse ends it with a distinct status. */
+static void child_fail(const char *why)
+{
+	(void)!write(STDOUT_FILENO, why, strlen(why));
+	_exit(4);
+}
+
+/* ---- the cases (each runs in a child and should not return) --------------------------- */
+
+static void *unlock_victim(void *arg)
+{
+	(void)arg;
+	report_tid();
+	kmutex_unlock(&victim);
+	return NULL;
+}
+
+static void case_unlock_by_non_owner(void)
+{
+	pthread_t t;
+
+	kmutex_init(&victim);
+	kmutex_lock(&victim);
+	pthread_create(&t, NULL, unlock_victim, NULL);
+	pthread_join(t, NULL);
+}
+
+static void case_unlock_unlocked(void)
+{
+	kmutex_init(&victim);
+	kmutex_lock(&victim);
+	kmutex_unlock(&victim);
+	report_tid();
+	kmutex_unlock(&victim);
+}
+
+static void case_recursive_lock(void)
+{
+	kmutex_init(&victim);
+	kmutex_lock(&victim);
+	report_tid();
+	kmutex_lock(&victim);
+}
+
+static void case_recursive_lock_interruptible(void)
+{
+	kmutex_init_flags(&victim, KMUTEX_NO_SPIN);
+	kmutex_lock(&victim);
+	report_tid();
+	(void)kmutex_lock_interruptible(&victim);
+}
+
+static void case_recursive_lock_timeout(void)
+{
+	struct timespec deadline = mono_now();
+
+	kmutex_init_flags(&victim, KMUTEX_NO_HANDOFF);
+	kmutex_lock(&victim);
+	report_tid();
+	(void)kmutex_lock_timeout(&victim, &deadline);
+}
+
+static void case_destroy_locked_by_self(void)
+{
+	kmutex_init(&victim);
+	kmutex_lock(&victim);
+	report_tid();
+	kmutex_destroy(&victim);
+}
+
+static void *lock_victim_forever(void *arg)
+{
+	int *locked = arg;
+
+	kmutex_lock(&victim);
+	__atomic_store_n(locked, 1, __ATOMIC_RELEASE);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void case_destroy_locked_by_other(void)
+{
+	pthread_t t;
+	int locked = 0;
+
+	kmutex_init(&victim);
+	pthread_create(&t, NULL, lock_victim_forever, &locked);
+	while (!__atomic_load_n(&locked, __ATOMIC_ACQUIRE))
+		sleep_us(100);
+	report_tid();
+	kmutex_destroy(&victim);
+}
+
+/*
+ * Destroy with a waiter on the list and the lock free.  The waiter is parked inside a signal
+ * handler that never returns while it sleeps on the wait list, so the unlock releases the
+ * lock (keeping WAITERS) and the waiter cannot take it.
+ */
+static int in_handler; /* atomic */
+
+static void park_handler(int sig)
+{
+	(void)sig;
+	__atomic_store_n(&in_handler, 1, __ATOMIC_RELEASE);
+	for (;;)
+		pause();
+}
+
+static void *wait_for_victim(void *arg)
+{
+	(void)arg;
+	kmutex_lock(&victim);
+	return NULL;
+}
+
+/* The thread is asleep (state S in /proc): in the futex sleep of the wait list. */
+static int thread_sleeps(pid_t tid)
+{
+	char path[64], stat[512];
+	int fd, n;
+	char *state;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = (int)read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	stat[n] = 0;
+	state = strrchr(stat, ')'); /* the command name may hold spaces */
+	return state && state[1] == ' ' && state[2] == 'S';
+}
+
+static pid_t waiter_tid; /* atomic */
+
+static void *wait_for_victim_noting_tid(void *arg)
+{
+	__atomic_store_n(&waiter_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	return wait_for_victim(arg);
+}
+
+static void case_destroy_with_waiters(void)
+{
+	struct sigaction sa = { .sa_handler = park_handler };
+	pthread_t t;
+	pid_t tid;
+	long waited;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	kmutex_init_flags(&victim, KMUTEX_NO_SPIN);
+	kmutex_lock(&victim);
+	pthread_create(&t, NULL, wait_for_victim_noting_tid, NULL);
+	while (!(tid = __atomic_load_n(&waiter_tid, __ATOMIC_ACQUIRE)))
+		sleep_us(100);
+	/* Asleep with the lock held by us can only mean: on the wait list, in its futex sleep
+	 * (the internal wait_lock is uncontended here, so the waiter never sleeps on it). */
+	for (waited = 0; !thread_sleeps(tid); waited++) {
+		if (waited > 100000)
+			child_fail("waiter never slept\n");
+		sleep_us(100);
+	}
+	pthread_kill(t, SIGUSR1);
+	while (!__atomic_load_n(&in_handler, __ATOMIC_ACQUIRE))
+		sleep_us(100);
+	kmutex_unlock(&victim); /* free now, but the parked waiter is still queued */
+	if (kmutex_is_locked(&victim))
+		child_fail("the parked waiter took the lock\n");
+	report_tid();
+	kmutex_destroy(&victim);
+}
+
+static void case_corrupted(void)
+{
+	memset(&victim, 0xa5, sizeof(victim));
+	report_tid();
+	kmutex_lock(&victim);
+}
+
+static void case_corrupted_trylock(void)
+{
+	memset(&victim, 0x5a, sizeof(victim));
+	report_tid();
+	(void)kmutex_trylock(&victim);
+}
+
+static void case_unknown_flag(void)
+{
+	report_tid();
+	kmutex_init_flags(&victim, 0x80);
+}
+
+static void case_null_deadline(void)
+{
+	pthread_t t;
+	int locked = 0;
+
+	kmutex_init(&victim);
+	pthread_create(&t, NULL, lock_victim_forever, &locked);
+	while (!__atomic_load_n(&locked, __ATOMIC_ACQUIRE))
+		sleep_us(100);
+	report_tid();
+	(void)kmutex_lock_timeout(&victim, NULL);
+}
+
+#ifdef KMUTEX_DEBUG
+/* Only the debug build sees these: the release fast path takes a zeroed word without looking. */
+static void case_uninitialized(void)
+{
+	memset(&victim, 0, sizeof(victim));
+	report_tid();
+	kmutex_lock(&victim);
+}
+
+static void case_uninitialized_trylock(void)
+{
+	memset(&victim, 0, sizeof(victim));
+	report_tid();
+	(void)kmutex_trylock(&victim);
+}
+
+static void case_destroyed_lock(void)
+{
+	kmutex_init(&victim);
+	kmutex_destroy(&victim);
+	report_tid();
+	kmutex_lock(&victim);
+}
+
+static void case_destroyed_unlock(void)
+{
+	kmutex_init(&victim);
+	kmutex_lock(&victim);
+	kmutex_unlock(&victim);
+	kmutex_destroy(&victim);
+	report_tid();
+	kmutex_unlock(&victim);
+}
+
+static void case_destroyed_twice(void)
+{
+	kmutex_init(&victim);
+	kmutex_destroy(&victim);
+	report_tid();
+	kmutex_destroy(&victim);
+}
+#endif
+
+/* ---- the parent: run a case in a child and check how it died ------------------------------ */
+
+/* Read all of fd into buf (NUL-terminated); the child's stderr is one short line. */
+static void read_all(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		len += (size_t)n;
+	}
+	buf[len] = 0;
+}
+
+static void expect_abort(void (*misuse)(void), const char *check)
+{
+	int err_pipe[2], tid_pipe[2], status;
+	char err[1024], expected[512];
+	pid_t child, tid = 0;
+
+	fflush(stdout);
+	if (pipe(err_pipe) || pipe(tid_pipe))
+		abort();
+	child = fork();
+	if (child == 0) {
+		struct rlimit no_core = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &no_core); /* abort() is expected: no core files */
+		dup2(err_pipe[1], STDERR_FILENO);
+		close(err_pipe[0]);
+		close(err_pipe[1]);
+		close(tid_pipe[0]);
+		tid_fd = tid_pipe[1];
+		alarm(30); /* a child that hangs instead of aborting dies of SIGALRM */
+		misuse();
+		_exit(0); /* not stopped: the parent reports it */
+	}
+	close(err_pipe[1]);
+	close(tid_pipe[1]);
+	read_all(err_pipe[0], err, sizeof(err));
+	if (read(tid_pipe[0], &tid, sizeof(tid)) != (ssize_t)sizeof(tid))
+		tid = 0;
+	close(err_pipe[0]);
+	close(tid_pipe[0]);
+	waitpid(child, &status, 0);
+	snprintf(expected, sizeof(expected), "kmutex: %s (mutex %p, thread %ld)\n", check,
+		 (void *)&victim, (long)tid);
+	if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT))
+		fprintf(stderr, "  child status 0x%x (exit %d, signal %d); stderr: %s\n", status,
+			WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+			WIFSIGNALED(status) ? WTERMSIG(status) : 0, err);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+	CHECK(tid > 0);
+	if (strcmp(err, expected) != 0)
+		fprintf(stderr, "  expected: %s  got:      %s\n", expected, err);
+	CHECK(strcmp(err, expected) == 0);
+}
+
+#define MISUSE_CASE(name, check)                         \
+	static void test_##name(void)                    \
+	{                                                \
+		expect_abort(case_##name, check);        \
+	}
+
+MISUSE_CASE(unlock_by_non_owner, "unlock of a mutex owned by another thread")
+MISUSE_CASE(unlock_unlocked, "unlock of an unlocked mutex")
+MISUSE_CASE(recursive_lock, "recursive lock by the owner")
+MISUSE_CASE(recursive_lock_interruptible, "recursive lock by the owner")
+MISUSE_CASE(recursive_lock_timeout, "recursive lock by the owner")
+MISUSE_CASE(destroy_locked_by_self, "destroy of a locked mutex")
+MISUSE_CASE(destroy_locked_by_other, "destroy of a locked mutex")
+MISUSE_CASE(destroy_with_waiters, "destroy of a mutex with waiters")
+MISUSE_CASE(corrupted, "use of an uninitialized or corrupted mutex")
+MISUSE_CASE(corrupted_trylock, "use of an uninitialized or corrupted mutex")
+MISUSE_CASE(unknown_flag, "kmutex_init_flags: unknown flag")
+MISUSE_CASE(null_deadline, "kmutex_lock_timeout: NULL deadline")
+#ifdef KMUTEX_DEBUG
+MISUSE_CASE(uninitialized, "use of an uninitialized or corrupted mutex")
+MISUSE_CASE(uninitialized_trylock, "use of an uninitialized or corrupted mutex")
+MISUSE_CASE(destroyed_lock, "use of a destroyed mutex")
+MISUSE_CASE(destroyed_unlock, "use of a destroyed mutex")
+MISUSE_CASE(destroyed_twice, "use of a destroyed mutex")
+#endif
+
+/* Correct use in a child exits normally with nothing on stderr: the checks do not misfire. */
+static void correct_use(void)
+{
+	kmutex_init(&victim);
+	kmutex_lock(&victim);
+	kmutex_unlock(&victim);
+	kmutex_destroy(&victim);
+	kmutex_init(&victim);
+	kmutex_destroy(&victim);
+}
+
+static void test_correct_use_does_not_abort(void)
+{
+	int err_pipe[2], status;
+	char err[256];
+	pid_t child;
+
+	fflush(stdout);
+	if (pipe(err_pipe))
+		abort();
+	child = fork();
+	if (child == 0) {
+		dup2(err_pipe[1], STDERR_FILENO);
+		close(err_pipe[0]);
+		close(err_pipe[1]);
+		correct_use();
+		_exit(0);
+	}
+	close(err_pipe[1]);
+	read_all(err_pipe[0], err, sizeof(err));
+	close(err_pipe[0]);
+	waitpid(child, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(err[0] == 0);
+}
+
+int main(void)
+{
+	check_start(300);
+#ifdef KMUTEX_DEBUG
+	printf("misuse checks, debug build\n");
+#else
+	printf("misuse checks, release build\n");
+#endif
+	RUN(test_correct_use_does_not_abort);
+	RUN(test_unlock_by_non_owner);
+	RUN(test_unlock_unlocked);
+	RUN(test_recursive_lock);
+	RUN(test_recursive_lock_interruptible);
+	RUN(test_recursive_lock_timeout);
+	RUN(test_destroy_locked_by_self);
+	RUN(test_destroy_locked_by_other);
+	RUN(test_destroy_with_waiters);
+	RUN(test_corrupted);
+	RUN(test_corrupted_trylock);
+	RUN(test_unknown_flag);
+	RUN(test_null_deadline);
+#ifdef KMUTEX_DEBUG
+	RUN(test_uninitialized);
+	RUN(test_uninitialized_trylock);
+	RUN(test_destroyed_lock);
+	RUN(test_destroyed_unlock);
+	RUN(test_destroyed_twice);
+#endif
+	return check_finish();
+}
