@@ -1,0 +1,631 @@
+/*
+ * kmutex.pml: a Promela model of the kmutex protocol, step for step as CShims/kmutex.c does it.
+ * verify/README.md explains the model, the properties and how to read a counterexample.
+ *
+ * Each model step names the C function it stands for and that function's tag (M:<name>);
+ * each tagged C function names this model.  One model step is one atomic operation of the C
+ * code on shared state: a load, cmpxchg, fetch_or/and or store of the owner word, a racy load
+ * of the list head, a store or futex operation on a wake word.  What the C code does under
+ * wait_lock with private data (list links, the choice of the head) is folded into the step
+ * that publishes it.  wait_lock itself is an explicit lock (wl), so owner-word operations of
+ * other threads interleave with wait_lock sections as they do in C.
+ *
+ * Abstractions: the OSQ is gone (a non-waiter spinner is a thread making extra trylock
+ * attempts, each after the owner word changed, giving up at any point as the spin budget
+ * may); the woken head waiter's spin is the same, without the OSQ.  The spin budget and the
+ * deadline are nondeterministic.  A signal is an asynchronous event (process sig) doing what
+ * kmutex_interrupt_self() does from a handler: pending interruption, wake word UP, and the
+ * futex sleep ends.  Threads in interruptible mode act on it; others see a spurious wakeup.
+ *
+ * Switches (spin -D...):
+ *   V410              the seed patch's v4.10 rule (accept owner == self when `first`, `first`
+ *                     decided once after a wakeup, HANDOFF set by a separate fetch_or, no
+ *                     PICKUP); C: KMUTEX_V410_HANDOFF.  Must fail: a lock handed to nobody.
+ *   BUG_HANDOFF_FREE  HANDOFF set by a fetch_or apart from the failed trylock (before
+ *                     "Introduce __mutex_trylock_or_handoff()", 2021); a free-lock trylock
+ *                     clears HANDOFF as the kernel then did.  Must fail: HANDOFF on a free lock.
+ *   BUG_KEEP_FLAGS    a waiter leaving on a signal clears only WAITERS when the list empties
+ *                     (before "clear MUTEX_FLAGS if wait_list is empty due to signal", 2021).
+ *                     Must fail: HANDOFF left after the last waiter.
+ *   MAINLINE_UNLOCK   the kernel's unlock order (release the word, then take wait_lock and
+ *                     hand over if HANDOFF was set) instead of kmutex's release under wait_lock.
+ *   NO_CHECK_FREE_FLAGS, NO_CHECK_BYPASS   turn one property off, to see what else a variant
+ *                     breaks (V410 turns both off: v4.10 allowed HANDOFF on a free lock and one
+ *                     steal after it by design; its bug is the lock handed to nobody).
+ *   NT, M1..M4, R1..R4, S1..S4, SPIN: threads, their modes (0 plain, 1 interruptible,
+ *                     2 timed), rounds of lock/unlock, signals each receives, spin attempts.
+ */
+
+#ifndef NT
+#define NT 3
+#endif
+#ifndef SPIN
+#define SPIN 1
+#endif
+/* Thread modes: kmutex_lock(), kmutex_lock_interruptible(), kmutex_lock_timeout(). */
+#define PLAIN 0
+#define INTR  1
+#define TIMED 2
+#ifndef M1
+#define M1 PLAIN
+#endif
+#ifndef M2
+#define M2 INTR
+#endif
+#ifndef M3
+#define M3 INTR
+#endif
+#ifndef M4
+#define M4 TIMED
+#endif
+#ifndef R1
+#define R1 2
+#endif
+#ifndef R2
+#define R2 1
+#endif
+#ifndef R3
+#define R3 1
+#endif
+#ifndef R4
+#define R4 1
+#endif
+#ifndef S1
+#define S1 0
+#endif
+#ifndef S2
+#define S2 1
+#endif
+#ifndef S3
+#define S3 1
+#endif
+#ifndef S4
+#define S4 0
+#endif
+
+#ifdef V410
+#define NO_CHECK_FREE_FLAGS
+#define NO_CHECK_BYPASS
+#endif
+
+/* The owner word (owner.h): task id << 3 | flags; task 0 = free. */
+#define WAITERS 1
+#define HANDOFF 2
+#define PICKUP  4
+#define FLAGS   7
+#define TASK(w) ((w) >> 3)
+#define MK(t)   ((t) << 3)
+
+#define SLEEP 0 /* KMX_WAKE_SLEEP */
+#define UP    1 /* KMX_WAKE_UP */
+
+#define EINTR     1
+#define ETIMEDOUT 2
+
+byte word;           /* kmutex.owner */
+byte wl;             /* kmutex.wait_lock: holder, 0 = free */
+byte list[NT];       /* the FIFO wait list, list[0] = wait_head; 0 = no entry */
+byte nw;             /* entries on the list */
+bit wake[NT + 1];    /* kmutex_task.wake */
+bit infutex[NT + 1]; /* asleep in FUTEX_WAIT on its wake word */
+bit pending[NT + 1]; /* task.c interrupt_pending */
+
+/* Ghost state: what the properties talk about; no C counterpart. */
+bit onlist[NT + 1];  /* on the wait list */
+bit holds[NT + 1];   /* acquired the lock (fast path, trylock or pickup) and not yet let go */
+byte ncs;            /* threads in their critical section */
+byte hreq;           /* the waiter whose HANDOFF request stands, 0 = none */
+byte ndone;          /* threads that finished all their rounds */
+hidden byte i_;      /* loop index inside atomic list updates */
+
+/* ---- properties checked in every state (monitor) ---------------------------------------- */
+
+#define MUTEX_OK    (ncs <= 1)
+/* HANDOFF and PICKUP are never set on a free lock. */
+#ifndef NO_CHECK_FREE_FLAGS
+#define FREE_OK     (TASK(word) != 0 || (word & (HANDOFF | PICKUP)) == 0)
+#else
+#define FREE_OK     true
+#endif
+/* No flag outlives the last waiter (checked whenever wait_lock is free). */
+#define FLAGS_OK    (wl != 0 || nw != 0 || (word & FLAGS) == 0)
+/* The lock is never owned by a thread that neither holds it nor waits on the list to pick it up. */
+#define OWNER_OK    (TASK(word) == 0 || holds[TASK(word)] || onlist[TASK(word)])
+
+active proctype monitor()
+{
+end:	atomic { !(MUTEX_OK && FREE_OK && FLAGS_OK && OWNER_OK) ->
+		assert(MUTEX_OK); assert(FREE_OK); assert(FLAGS_OK); assert(OWNER_OK) }
+}
+
+/* Every acquisition: bounded bypass (nobody takes the lock while another waiter's handoff
+ * request stands) and no double acquisition. */
+inline acquired()
+{
+	assert(!holds[me]);
+	holds[me] = 1;
+#ifndef NO_CHECK_BYPASS
+	assert(hreq == 0 || hreq == me);
+#endif
+	if
+	:: hreq == me -> hreq = 0
+	:: else
+	fi
+}
+
+/* ---- trylock ------------------------------------------------------------------------------ */
+
+#ifndef V410
+/*
+ * trylock_common() M:trylock; with handoff = 1 it is M:trylock_or_handoff.  r := 0 when we
+ * took the lock (free, or picked up), else the owner's task id.
+ */
+inline trylock(handoff)
+{
+	o = word;                                     /* kmx_load RELAXED */
+	do
+	:: atomic {
+		if
+		:: TASK(o) != 0 && (o & PICKUP) && TASK(o) != me -> r = TASK(o); break
+		:: TASK(o) != 0 && (o & PICKUP) && TASK(o) == me -> nword = o & ~PICKUP
+		:: TASK(o) != 0 && !(o & PICKUP) && handoff && !(o & HANDOFF) -> nword = o | HANDOFF
+		:: TASK(o) != 0 && !(o & PICKUP) && !(handoff && !(o & HANDOFF)) -> r = TASK(o); break
+		:: TASK(o) == 0 ->
+#ifdef BUG_HANDOFF_FREE
+			nword = MK(me) | (o & FLAGS & ~HANDOFF) /* the kernel then: clear HANDOFF */
+#else
+			assert((o & (HANDOFF | PICKUP)) == 0);  /* kmx_misuse "handoff flags on a free lock" */
+			nword = MK(me) | (o & FLAGS)
+#endif
+		fi;
+		if                                    /* kmx_try_cmpxchg ACQUIRE */
+		:: word == o ->
+			word = nword;
+			if
+			:: TASK(nword) == me -> r = 0; acquired()
+			:: else ->                    /* we set HANDOFF */
+				r = TASK(nword);
+#ifndef NO_CHECK_BYPASS
+				assert(hreq == 0 || hreq == me);
+#endif
+				hreq = me
+			fi;
+			nword = 0; break
+		:: else -> o = word; nword = 0
+		fi }
+	od;
+	o = 0
+}
+#define waiter_trylock()            trylock(0)
+#define waiter_trylock_or_handoff() trylock(first)
+
+#else /* V410: trylock_v410() */
+
+inline trylock_v410(handoff)
+{
+	o = word;
+	do
+	:: atomic {
+		if
+		:: TASK(o) != 0 && handoff && TASK(o) == me -> r = 0; acquired(); break  /* smp_mb */
+		:: TASK(o) != 0 && !(handoff && TASK(o) == me) -> r = TASK(o); break
+		:: TASK(o) == 0 ->
+			if
+			:: handoff -> nword = MK(me) | (o & FLAGS & ~HANDOFF)
+			:: else -> nword = MK(me) | (o & FLAGS)
+			fi
+		fi;
+		if
+		:: word == o -> word = nword; r = 0; acquired(); nword = 0; break
+		:: else -> o = word; nword = 0
+		fi }
+	od;
+	o = 0
+}
+#define trylock(h)                  trylock_v410(0)
+#define waiter_trylock()            trylock_v410(first)
+#define waiter_trylock_or_handoff() trylock_v410(first)
+#endif
+
+/* fetch_or(HANDOFF) apart from any trylock: v4.10's waiter_is_first_after_wake() and the
+ * pre-2021 loop of BUG_HANDOFF_FREE. */
+inline set_handoff_flag()
+{
+	atomic {
+		word = word | HANDOFF;
+		if
+		:: hreq == 0 -> hreq = me
+		:: else
+		fi }
+}
+
+/* ---- spinning ----------------------------------------------------------------------------- */
+
+/*
+ * optimistic_spin() M:optimistic_spin with spin_on_owner() M:spin_on_owner: up to SPIN
+ * trylock attempts, each after the owner word named another owner; the budget may run out
+ * (or the OSQ refuse us, or a waiter stop being first) at any point.  r := 0 if acquired.
+ */
+inline optimistic_spin()
+{
+	r = 255;
+	do
+	:: k < SPIN ->
+		k++;
+		trylock(0);
+		if
+		:: r == 0 -> break
+		:: else
+		fi;
+		if
+		:: TASK(word) != r -> skip            /* spin_on_owner: the owner changed */
+		:: true -> r = 255; break             /* budget spent, or no longer first */
+		fi
+	:: true -> r = 255; break
+	od;
+	k = 0
+}
+
+/* ---- the wait list (wait_list.h), under wait_lock ------------------------------------------ */
+
+inline lock_wait_list()
+{
+	atomic { wl == 0 -> wl = me }                 /* kmx_wait_lock */
+}
+
+inline unlock_wait_list()
+{
+	wl = 0                                        /* kmx_wait_unlock */
+}
+
+/* enqueue_waiter() M:enqueue: the tail add (its wait_head store), then WAITERS if first. */
+inline enqueue()
+{
+	atomic { list[nw] = me; nw++; onlist[me] = 1; r = (nw == 1) };
+	if
+	:: r -> word = word | WAITERS                 /* kmx_fetch_or RELAXED */
+	:: else
+	fi;
+	r = 0
+}
+
+/* dequeue_waiter() M:dequeue: the unlink (its wait_head store), then clear the flags if the
+ * list emptied. */
+inline dequeue()
+{
+	atomic {
+		i_ = 0;
+		do
+		:: list[i_] == me -> break
+		:: else -> i_++
+		od;
+		do
+		:: i_ + 1 < nw -> list[i_] = list[i_ + 1]; i_++
+		:: else -> break
+		od;
+		nw--; list[nw] = 0; onlist[me] = 0; i_ = 0;
+		if                                    /* ghost: our request passes to the new head */
+		:: hreq == me -> hreq = ((word & HANDOFF) && nw > 0 -> list[0] : 0)
+		:: else
+		fi;
+		r = (nw == 0) };
+	if
+	:: r ->
+#ifdef BUG_KEEP_FLAGS
+		if
+		:: ret != 0 -> word = word & ~WAITERS /* the err path cleared only WAITERS */
+		:: else -> word = word & ~FLAGS
+		fi
+#else
+		word = word & ~FLAGS                  /* kmx_fetch_and RELAXED */
+#endif
+	:: else
+	fi;
+	r = 0
+}
+
+/* ---- sleeping ----------------------------------------------------------------------------- */
+
+/* sleep_on_wake_word() M:sleep: FUTEX_WAIT while the word is SLEEP.  A timed wait may end at
+ * its deadline; then deadline_passed() stays true. */
+inline sleep_on_wake_word()
+{
+	atomic {
+		if
+		:: wake[me] == SLEEP -> infutex[me] = 1
+		:: else                               /* EAGAIN: a waker came first */
+		fi };
+	if
+	:: infutex[me] == 0 -> skip                   /* woken, signalled, or never asleep */
+	:: atomic { mode == TIMED && infutex[me] == 1 -> expired = 1; infutex[me] = 0 }
+	fi
+}
+
+/* An asynchronous signal whose handler calls kmutex_interrupt_self(). */
+proctype sig(byte t)
+{
+	atomic { pending[t] = 1; wake[t] = UP; infutex[t] = 0 }
+}
+
+/* ---- the lock ----------------------------------------------------------------------------- */
+
+/* wait_for_lock() M:wait_loop, entered and left with wait_lock held.  ret := 0 / EINTR / ETIMEDOUT */
+inline wait_for_lock()
+{
+	first = 0;
+	do
+	:: wake[me] = SLEEP;                          /* set_current_state */
+		waiter_trylock();                     /* M:trylock, before the signal check */
+		if
+		:: r == 0 -> ret = 0; break
+		:: else
+		fi;
+		if
+		:: mode == INTR -> atomic { r = pending[me]; pending[me] = 0 }  /* kmx_take_interruption */
+		:: else -> r = 0
+		fi;
+		if
+		:: r -> r = 0; ret = EINTR; break
+		:: else
+		fi;
+		if                                    /* deadline_passed() */
+		:: mode == TIMED && expired -> ret = ETIMEDOUT; break
+		:: mode == TIMED && !expired -> expired = 1; ret = ETIMEDOUT; break
+		:: !(mode == TIMED && expired) -> skip
+		fi;
+		unlock_wait_list();
+		sleep_on_wake_word();
+		/* waiter_is_first_after_wake() M:woken: a racy load of wait_head */
+#ifdef V410
+		if
+		:: !first && list[0] == me -> first = 1; set_handoff_flag()
+		:: else
+		fi;
+#else
+		first = (list[0] == me);
+#ifdef BUG_HANDOFF_FREE
+		if
+		:: first -> set_handoff_flag()
+		:: else
+		fi;
+#endif
+#endif
+#ifdef BUG_HANDOFF_FREE
+		trylock(0);
+#else
+		waiter_trylock_or_handoff();          /* M:trylock_or_handoff */
+#endif
+		if
+		:: r != 0 && first -> optimistic_spin() /* M:optimistic_spin, waiter */
+		:: else
+		fi;
+		lock_wait_list();
+		if
+		:: r == 0 -> ret = 0; break
+		:: else
+		fi
+	od;
+	r = 0; first = 0
+}
+
+/* kmutex__lock_slow() M:lock_slowpath, after the fast path (kmutex__acquire_fast). */
+inline lock()
+{
+	expired = 0;
+	atomic {                                      /* fast path: cmpxchg 0 -> self, ACQUIRE */
+		if
+		:: word == 0 -> word = MK(me); r = 0; acquired()
+		:: else -> r = 255
+		fi };
+	if
+	:: r == 0 -> goto locked
+	:: else
+	fi;
+	trylock(0);
+	if
+	:: r == 0 -> goto locked
+	:: else -> assert(r != me)                    /* kmx_misuse "recursive lock by the owner" */
+	fi;
+	optimistic_spin();                            /* M:optimistic_spin, non-waiter (OSQ) */
+	if
+	:: r == 0 -> goto locked
+	:: else
+	fi;
+	lock_wait_list();
+	trylock(0);
+	if
+	:: r == 0 -> unlock_wait_list(); goto locked
+	:: else
+	fi;
+	enqueue();                                    /* M:enqueue */
+	wait_for_lock();                              /* M:wait_loop */
+	dequeue();                                    /* M:dequeue */
+	unlock_wait_list();
+	if
+	:: ret == 0 -> goto locked
+	:: else ->
+		assert(!holds[me] && TASK(word) != me); /* gave up: we own nothing */
+		ret = 0; goto unlocked   /* and do not unlock */
+	fi;
+locked:
+	r = 0;
+	atomic { ncs++; assert(TASK(word) == me && !(word & PICKUP) && holds[me]) };
+	ncs--
+}
+
+/* ---- unlock ------------------------------------------------------------------------------- */
+
+/* The handed owner word of handed_owner_word(): v4.10 has no PICKUP. */
+#ifdef V410
+#define HANDED(o, n) (((o) & WAITERS) | MK(n))
+#else
+#define HANDED(o, n) (((o) & WAITERS) | MK(n) | (n != 0 -> PICKUP : 0))
+#endif
+
+#ifndef MAINLINE_UNLOCK
+/* kmutex__unlock_slow() M:unlock_slowpath, after the fast path (kmutex__release_fast). */
+inline unlock()
+{
+	atomic {                                      /* fast path: cmpxchg self -> 0, RELEASE */
+		if
+		:: word == MK(me) -> word = 0; holds[me] = 0; r = 1
+		:: else -> r = 0
+		fi };
+	if
+	:: r -> r = 0; goto unlocked
+	:: else
+	fi;
+	do
+	:: /* release_if_no_waiters() M:release */
+		o = word;
+		do
+		:: atomic {
+			assert(TASK(o) == me && !(o & PICKUP)); /* check_unlock() */
+			if
+			:: (o & (WAITERS | HANDOFF)) -> r = 0; break
+			:: else
+			fi;
+			if
+			:: word == o -> word = 0; holds[me] = 0; r = 1; break
+			:: else -> o = word
+			fi }
+		od;
+		o = 0;
+		if
+		:: r -> r = 0; goto unlocked
+		:: else
+		fi;
+		lock_wait_list();
+		if                                    /* head = kmx_wait_list_first() */
+		:: nw > 0 -> next = list[0]; break
+		:: else -> unlock_wait_list()         /* the last waiter left: release again */
+		fi
+	od;
+	wake[next] = UP;                              /* wake_q_add: under wait_lock */
+	/* release_or_hand_over() M:release_or_hand_over */
+	o = word;
+	do
+	:: atomic {
+		assert(TASK(o) == me && !(o & PICKUP));
+		if
+		:: word == o ->
+			if
+			:: (o & HANDOFF) ->
+				word = HANDED(o, next);
+#ifndef NO_CHECK_BYPASS
+				assert(hreq == 0 || hreq == next)
+#endif
+			:: else -> word = o & FLAGS
+			fi;
+			holds[me] = 0; break
+		:: else -> o = word
+		fi }
+	od;
+	o = 0;
+	unlock_wait_list();
+	infutex[next] = 0;                            /* wake_up_q: FUTEX_WAKE after wait_lock */
+	next = 0
+}
+
+#else /* MAINLINE_UNLOCK: release first, then wait_lock, then __mutex_handoff() */
+
+inline unlock()
+{
+	atomic {
+		if
+		:: word == MK(me) -> word = 0; holds[me] = 0; r = 1
+		:: else -> r = 0
+		fi };
+	if
+	:: r -> r = 0; goto unlocked
+	:: else
+	fi;
+	/* M:release: release unless HANDOFF; keep the old word in o */
+	o = word;
+	do
+	:: atomic {
+		assert(TASK(o) == me && !(o & PICKUP));
+		if
+		:: (o & HANDOFF) -> break
+		:: else
+		fi;
+		if
+		:: word == o -> word = o & FLAGS; holds[me] = 0; break
+		:: else -> o = word
+		fi }
+	od;
+	if
+	:: !(o & (WAITERS | HANDOFF)) -> o = 0; goto unlocked
+	:: else
+	fi;
+	lock_wait_list();
+	atomic {
+		if
+		:: nw > 0 -> next = list[0]; wake[next] = UP
+		:: else -> next = 0
+		fi };
+	if
+	:: (o & HANDOFF) ->                           /* M:hand_over */
+		o = word;
+		do
+		:: atomic {
+			if
+			:: word == o ->
+				word = HANDED(o, next); holds[me] = 0;
+#ifndef NO_CHECK_BYPASS
+				assert(next == 0 || hreq == 0 || hreq == next);
+#endif
+				break
+			:: else -> o = word
+			fi }
+		od
+	:: else
+	fi;
+	o = 0;
+	unlock_wait_list();
+	if
+	:: next != 0 -> infutex[next] = 0
+	:: else
+	fi;
+	next = 0
+}
+#endif
+
+/* ---- threads ------------------------------------------------------------------------------ */
+
+proctype thread(byte me; byte mode; byte rounds)
+{
+	byte o, nword, r, k, next, ret;
+	bit first, expired;
+
+	do
+	:: rounds > 0 ->
+		rounds--;
+		lock();
+		unlock();
+unlocked:	skip
+	:: else -> break
+	od;
+	ndone++
+}
+
+init
+{
+	atomic {
+		run thread(1, M1, R1);
+		run thread(2, M2, R2);
+		run thread(3, M3, R3);
+#if NT >= 4
+		run thread(4, M4, R4);
+#endif
+		if :: S1 -> run sig(1) :: else fi;
+		if :: S2 -> run sig(2) :: else fi;
+		if :: S3 -> run sig(3) :: else fi;
+#if NT >= 4
+		if :: S4 -> run sig(4) :: else fi;
+#endif
+	}
+}
+
+/* Liveness (pan -a -f, weak fairness): every thread finishes every lock and unlock. */
+ltl live { <> (ndone == NT) }
