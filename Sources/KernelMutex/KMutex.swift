@@ -1,0 +1,191 @@
+import CKMutex
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A mutual-exclusion lock built on the Linux kernel's mutex protocol.
+///
+/// `KMutex` takes a free lock with one compare-and-swap that is inlined into your code. When the
+/// lock is held it spins briefly while the owner is likely to release it soon, then sleeps on a
+/// futex in a FIFO wait list. A waiter that keeps losing the lock to newcomers asks for it to be
+/// handed over directly, so no thread starves.
+///
+/// The API follows `Synchronization.Mutex`:
+///
+/// ```swift
+/// let mutex = KMutex()
+/// var hits = 0
+/// mutex.withLock { hits += 1 }
+/// ```
+///
+/// The mutex is not recursive, and only the thread that locked it may unlock it. Breaking either
+/// rule ends the process with a one-line message on standard error naming the mistake, for
+/// example `kmutex: recursive lock by the owner (mutex 0x…, thread 1234)`.
+///
+/// A thread must not exit while it holds the lock. Do not hold the lock across an `await`:
+/// the task may resume on another thread, which would then unlock a mutex it does not own.
+// @unchecked: the only stored property is a pointer to the C mutex, which is never reassigned;
+// every access to the pointee goes through the C library's atomic protocol, which is what makes
+// sharing this object between threads safe.
+public final class KMutex: @unchecked Sendable {
+    /// The C mutex: allocated once so that its address stays fixed for its whole life, as the
+    /// C library requires (the owner word and the wait list are addressed by pointer).
+    @usableFromInline
+    internal let storage: UnsafeMutablePointer<kmutex>
+
+    /// Options that turn off one of the mutex's mechanisms, to measure what it buys.
+    public struct Options: OptionSet, Sendable {
+        /// The options' bits, as `kmutex_init_flags` takes them.
+        public let rawValue: UInt32
+
+        /// Creates a set of options from `kmutex_init_flags` bits.
+        public init(rawValue: UInt32) {
+            self.rawValue = rawValue
+        }
+
+        /// Never hand the lock to a waiting thread: the behaviour before Linux v4.10, under
+        /// which a waiter can starve while other threads keep taking the lock.
+        public static let noHandoff = Options(rawValue: UInt32(KMUTEX_NO_HANDOFF))
+
+        /// Never spin: a thread that finds the lock held goes straight to sleep.
+        public static let noSpin = Options(rawValue: UInt32(KMUTEX_NO_SPIN))
+    }
+
+    /// Creates an unlocked mutex.
+    ///
+    /// - Parameter options: mechanisms to turn off; the default keeps spinning and handoff on.
+    public init(options: Options = []) {
+        storage = UnsafeMutablePointer<kmutex>.allocate(capacity: 1)
+        storage.initialize(to: kmutex())
+        kmutex_init_flags(storage, options.rawValue)
+    }
+
+    deinit {
+        // Aborts with a message if the mutex is still locked: a thread still inside a critical
+        // section cannot be holding a reference, so that is a lock never unlocked.
+        kmutex_destroy(storage)
+        storage.deinitialize(count: 1)
+        storage.deallocate()
+    }
+
+    /// Acquires the lock, waiting as long as it takes.
+    ///
+    /// Pair every call with ``unlock()`` on the same thread; prefer ``withLock(_:)``, which
+    /// cannot forget to unlock.
+    @inlinable
+    public func lock() {
+        kmutex_lock(storage)
+    }
+
+    /// Releases the lock, waking a waiting thread if there is one.
+    ///
+    /// Only the thread that acquired the lock may release it.
+    @inlinable
+    public func unlock() {
+        kmutex_unlock(storage)
+    }
+
+    /// Acquires the lock if it is free, without waiting.
+    ///
+    /// - Returns: `true` if the calling thread now holds the lock. `false` if another thread
+    ///   holds it, and also if the calling thread does (the mutex is not recursive).
+    @inlinable
+    public func tryLock() -> Bool {
+        kmutex_trylock(storage) != 0
+    }
+
+    /// Acquires the lock, waiting at most `timeout`.
+    ///
+    /// A free lock is taken even when `timeout` is zero or negative.
+    ///
+    /// - Parameter timeout: how long to wait, measured on the monotonic clock.
+    /// - Returns: `true` if the calling thread now holds the lock; `false` if the time ran out.
+    @inlinable
+    public func lock(timeout: Duration) -> Bool {
+        // The deadline costs a clock read: skip it when the lock is free.
+        if kmutex_trylock(storage) != 0 {
+            return true
+        }
+        var deadline = KMutex.monotonicDeadline(after: timeout)
+        return KMutex.timedLockSucceeded(kmutex_lock_timeout(storage, &deadline))
+    }
+
+    /// Runs `body` while holding the lock, and releases the lock when `body` returns or throws.
+    ///
+    /// - Parameter body: the critical section.
+    /// - Returns: what `body` returns.
+    /// - Throws: what `body` throws, after the lock has been released.
+    @inlinable
+    public func withLock<Result: ~Copyable, E: Error>(
+        _ body: () throws(E) -> Result
+    ) throws(E) -> Result {
+        kmutex_lock(storage)
+        defer { kmutex_unlock(storage) }
+        return try body()
+    }
+
+    /// Runs `body` while holding the lock if the lock is free; otherwise returns `nil` at once.
+    ///
+    /// - Parameter body: the critical section.
+    /// - Returns: what `body` returns, or `nil` if the lock was held (also by the caller).
+    /// - Throws: what `body` throws, after the lock has been released.
+    @inlinable
+    public func withLockIfAvailable<Result: ~Copyable, E: Error>(
+        _ body: () throws(E) -> Result
+    ) throws(E) -> Result? {
+        guard kmutex_trylock(storage) != 0 else {
+            return nil
+        }
+        defer { kmutex_unlock(storage) }
+        return try body()
+    }
+
+    /// The absolute CLOCK_MONOTONIC time `timeout` from now, as `kmutex_lock_timeout` takes it.
+    /// Saturates instead of overflowing for durations beyond the clock's range.
+    @usableFromInline
+    internal static func monotonicDeadline(after timeout: Duration) -> timespec {
+        let nanosPerSecond = 1_000_000_000
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let (seconds, attoseconds) = timeout.components
+        // Truncating attoseconds toward zero never waits longer than asked.
+        var nanos = now.tv_nsec + Int(attoseconds / 1_000_000_000)
+        var carry = 0
+        if nanos >= nanosPerSecond {
+            nanos -= nanosPerSecond
+            carry = 1
+        } else if nanos < 0 {
+            nanos += nanosPerSecond
+            carry = -1
+        }
+        let wholeSeconds = saturatingSum(saturatingSum(now.tv_sec, Int(clamping: seconds)), carry)
+        return timespec(tv_sec: wholeSeconds, tv_nsec: nanos)
+    }
+
+    @usableFromInline
+    internal static func saturatingSum(_ a: Int, _ b: Int) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        guard overflow else {
+            return sum
+        }
+        return b < 0 ? Int.min : Int.max
+    }
+
+    /// Maps `kmutex_lock_timeout`'s result to acquired (true) or timed out (false).
+    @usableFromInline
+    internal static func timedLockSucceeded(_ result: Int32) -> Bool {
+        switch result {
+        case 0:
+            return true
+        case -ETIMEDOUT:
+            return false
+        default:
+            // Only a malformed deadline gives anything else, and monotonicDeadline never
+            // makes one.
+            preconditionFailure("kmutex_lock_timeout returned \(result)")
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import KernelMutex
+import Synchronization
+
+/// State that the tests mutate only while holding the mutex under test; the tests' assertions
+/// are what check that the mutex really made those accesses exclusive.
+final class Guarded<Value>: @unchecked Sendable {
+    // @unchecked: deliberately unsynchronized, so that a mutex that failed to exclude would
+    // show up as lost updates, a broken invariant, or a TSan report.
+    var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+    }
+}
+
+/// Runs `body(index)` on `count` new threads (real threads, not a pool capped at the core
+/// count) and returns when all have finished.
+func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let finished = DispatchSemaphore(value: 0)
+    for index in 0..<count {
+        Thread {
+            body(index)
+            finished.signal()
+        }.start()
+    }
+    for _ in 0..<count {
+        finished.wait()
+    }
+}
+
+/// Holds `mutex` on another thread until `release()` is called; `init` returns once the
+/// other thread holds it.
+final class ForeignHolder: Sendable {
+    private let releaseRequested = DispatchSemaphore(value: 0)
+    private let released = DispatchSemaphore(value: 0)
+
+    init(_ mutex: KMutex) {
+        let locked = DispatchSemaphore(value: 0)
+        Thread { [releaseRequested, released] in
+            mutex.lock()
+            locked.signal()
+            releaseRequested.wait()
+            mutex.unlock()
+            released.signal()
+        }.start()
+        locked.wait()
+    }
+
+    /// Asks the holder to unlock, without waiting for it to do so.
+    func requestRelease() {
+        releaseRequested.signal()
+    }
+
+    /// Asks the holder to unlock and waits until it has.
+    func release() {
+        requestRelease()
+        released.wait()
+    }
+}
+
+/// The result of running the KMutexMisuse helper.
+struct ChildOutcome {
+    var terminationReason: Process.TerminationReason
+    var status: Int32
+    var standardError: String
+}
+
+/// Runs the KMutexMisuse helper executable (built next to the test binary) with `argument`.
+func runMisuseHelper(_ argument: String) throws -> ChildOutcome {
+    let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    var directory = testBinary.deletingLastPathComponent()
+    // On Linux the test binary is <build dir>/<package>PackageTests.xctest; elsewhere it is a
+    // bundle inside the build directory.
+    if directory.pathExtension == "xctest" || directory.lastPathComponent == "MacOS" {
+        directory = directory.deletingLastPathComponent()
+    }
+    let process = Process()
+    process.executableURL = directory.appendingPathComponent("KMutexMisuse")
+    process.arguments = [argument]
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let data = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return ChildOutcome(
+        terminationReason: process.terminationReason,
+        status: process.terminationStatus,
+        standardError: String(decoding: data, as: UTF8.self))
+}
+
+/// An error for release-on-throw tests.
+struct Boom: Error, Equatable {
+    var code: Int
+}
