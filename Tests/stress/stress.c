@@ -1,0 +1,405 @@
+/*
+ * A locktorture-style stress of one kmutex (the shape of the kernel's
+ * kernel/locking/locktorture.c, written for kmutex; no code taken from it).
+ *
+ * Writer threads of three kinds hammer one lock: plain kmutex_lock(), interruptible (a signal
+ * storm thread keeps sending them SIGUSR1, whose handler calls kmutex_interrupt_self()), and
+ * timed with short deadlines.  Inside the critical section each writer checks and sets a plain
+ * `held` flag: finding it set means two owners at once.  Holds are short, and one in
+ * LONG_HOLD_EVERY lasts about a millisecond, so that waiters pile up and sleep.  A watchdog
+ * fails the run, naming the thread, when a writer's lock call has not returned for several
+ * seconds.  At the end it prints, as locktorture does,
+ *     Writes:  Total: N  Max/Min: a/b ???  Fail: f
+ * where "???" marks starvation (the busiest writer got more than twice the acquisitions of the
+ * idlest).  It is reported, not failed on: the kinds differ by design (a timed writer gives up)
+ * and the machine is shared.  The run fails (exit 1) on Fail > 0, on a stuck writer (exit 2),
+ * and a misuse abort from the library (a call that returned 0 without the lock would unlock a
+ * lock it does not own) ends it too.
+ *
+ * Usage: stress [-d seconds] [-t writers] [-o nohandoff,nospin] [-s signal_period_us]
+ *               [-w watchdog_seconds] [-l long_hold_one_in]
+ */
+#include "kmutex.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+enum kind { PLAIN, INTERRUPTIBLE, TIMED, NR_KINDS };
+static const char *const kind_name[NR_KINDS] = { "plain", "interruptible", "timed" };
+
+/* Kinds of failure, counted separately so the report says what went wrong. */
+enum failure {
+	F_TWO_HOLDERS,      /* `held` already set on acquisition */
+	F_NOT_LOCKED,       /* kmutex_is_locked() false inside the critical section */
+	F_OWNER_NOT_SELF,   /* the owner word names another thread inside our section */
+	F_ERROR_BUT_OWNED,  /* -EINTR / -ETIMEDOUT returned, yet the lock names us */
+	F_BAD_RETURN,       /* a return code outside the documented ones */
+	F_LOST_UPDATE,      /* the protected counter disagrees with the acquisitions */
+	NR_FAILURES
+};
+static const char *const failure_name[NR_FAILURES] = {
+	"two holders at once", "not locked inside the critical section",
+	"owner word names another thread inside the section",
+	"error return while the lock is ours", "unexpected return code",
+	"protected counter lost updates",
+};
+
+struct writer {
+	int id;
+	enum kind kind;
+	pthread_t thread;
+	pid_t tid;             /* atomic: read by the watchdog */
+	unsigned seed;
+	uintptr_t self;        /* our descriptor, learned from the owner word at the first hold */
+	long acquisitions;
+	long interrupted, timed_out;
+	unsigned long calls;   /* atomic: lock calls that returned, the watchdog's progress mark */
+} __attribute__((aligned(64)));
+
+static struct kmutex lock;
+static int held;              /* plain: the lock is what protects it */
+static long protected_count;  /* plain: incremented under the lock */
+static long failures[NR_FAILURES]; /* atomic */
+static int stop_writers, stop_storm, stop_watchdog; /* atomic */
+
+static int nr_writers = 6;
+static int duration_s = 5;
+static int watchdog_s = 10;
+static long signal_period_us = 200;
+static unsigned long long_hold_every = 1000;
+static unsigned lock_options;
+static struct writer *writers;
+
+static void fail(enum failure f)
+{
+	__atomic_fetch_add(&failures[f], 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * The owner word's task part: a peek at the private field (low three bits are flags, see
+ * CShims/owner.h), the only way to see *whom* the lock names.  RELAXED: a snapshot.
+ */
+static uintptr_t owner_task(void)
+{
+	return __atomic_load_n(&lock.owner, __ATOMIC_RELAXED) & ~(uintptr_t)7;
+}
+
+static struct timespec mono_after_ns(long long ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns += ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	ts.tv_sec = ns / 1000000000LL;
+	ts.tv_nsec = ns % 1000000000LL;
+	return ts;
+}
+
+static long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Busy-wait: the compiler barrier keeps `held` stored before and cleared after the delay. */
+static __attribute__((noinline)) void hold_for(struct writer *w)
+{
+	if (long_hold_every && rand_r(&w->seed) % long_hold_every == 0) {
+		long long end = mono_ns() + 1000000; /* ~1 ms, like locktorture's long delay */
+
+		while (mono_ns() < end)
+			__asm__ __volatile__("" ::: "memory");
+	} else {
+		for (unsigned i = rand_r(&w->seed) % 256; i > 0; i--)
+			__asm__ __volatile__("" ::: "memory");
+	}
+}
+
+/* A deadline: mostly within 300 us, sometimes 20 ms away, sometimes already past. */
+static struct timespec short_deadline(struct writer *w)
+{
+	unsigned r = (unsigned)rand_r(&w->seed);
+
+	if (r % 16 == 0)
+		return mono_after_ns(-1000000);
+	if (r % 8 == 0)
+		return mono_after_ns(20000000);
+	return mono_after_ns((long long)(r % 300) * 1000);
+}
+
+/* One lock call of this writer's kind: 0 (we own the lock) or the error it returned. */
+static int acquire(struct writer *w)
+{
+	struct timespec deadline;
+	int r;
+
+	switch (w->kind) {
+	case PLAIN:
+		kmutex_lock(&lock);
+		return 0;
+	case INTERRUPTIBLE:
+		r = kmutex_lock_interruptible(&lock);
+		if (r != 0 && r != -EINTR)
+			fail(F_BAD_RETURN);
+		return r;
+	default:
+		deadline = short_deadline(w);
+		r = kmutex_lock_timeout(&lock, &deadline);
+		if (r != 0 && r != -ETIMEDOUT)
+			fail(F_BAD_RETURN);
+		return r;
+	}
+}
+
+static void critical_section(struct writer *w)
+{
+	if (held)
+		fail(F_TWO_HOLDERS);
+	held = 1;
+	if (!kmutex_is_locked(&lock))
+		fail(F_NOT_LOCKED);
+	if (!w->self)
+		w->self = owner_task();
+	else if (owner_task() != w->self)
+		fail(F_OWNER_NOT_SELF);
+	protected_count++;
+	hold_for(w);
+	held = 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	__atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELAXED);
+	while (!__atomic_load_n(&stop_writers, __ATOMIC_RELAXED)) {
+		int r = acquire(w);
+
+		if (r == 0) {
+			critical_section(w);
+			kmutex_unlock(&lock);
+			w->acquisitions++;
+		} else {
+			/* After an error we are off the wait list: nobody may hand us the lock. */
+			if (w->self && owner_task() == w->self)
+				fail(F_ERROR_BUT_OWNED);
+			if (r == -EINTR)
+				w->interrupted++;
+			else
+				w->timed_out++;
+		}
+		/* RELAXED: a progress counter for the watchdog; it orders nothing. */
+		__atomic_store_n(&w->calls, w->calls + 1, __ATOMIC_RELAXED);
+		if (rand_r(&w->seed) % 64 == 0) {
+			struct timespec pause_ts = { 0, (long)(rand_r(&w->seed) % 50) * 1000 };
+
+			nanosleep(&pause_ts, NULL); /* let the others at the lock for a moment */
+		}
+	}
+	return NULL;
+}
+
+/* ---- the signal storm ------------------------------------------------------------------ */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	kmutex_interrupt_self();
+}
+
+/* Signals every writer, not only the interruptible ones: plain and timed locks must ignore
+ * interruptions, and their futex sleeps see EINTR too. */
+static void *storm_main(void *arg)
+{
+	unsigned seed = 12345;
+	struct timespec period = { 0, signal_period_us * 1000 };
+
+	(void)arg;
+	while (!__atomic_load_n(&stop_storm, __ATOMIC_RELAXED)) {
+		pthread_kill(writers[rand_r(&seed) % (unsigned)nr_writers].thread, SIGUSR1);
+		nanosleep(&period, NULL);
+	}
+	return NULL;
+}
+
+/* ---- the watchdog ---------------------------------------------------------------------- */
+
+static void *watchdog_main(void *arg)
+{
+	unsigned long *last = calloc((size_t)nr_writers, sizeof(*last));
+	long long *since = calloc((size_t)nr_writers, sizeof(*since));
+	struct timespec tick = { 0, 100 * 1000000 };
+
+	(void)arg;
+	if (!last || !since)
+		abort();
+	for (int i = 0; i < nr_writers; i++)
+		since[i] = mono_ns();
+	while (!__atomic_load_n(&stop_watchdog, __ATOMIC_RELAXED)) {
+		nanosleep(&tick, NULL);
+		for (int i = 0; i < nr_writers; i++) {
+			struct writer *w = &writers[i];
+			unsigned long calls = __atomic_load_n(&w->calls, __ATOMIC_RELAXED);
+
+			if (calls != last[i]) {
+				last[i] = calls;
+				since[i] = mono_ns();
+			} else if (mono_ns() - since[i] > watchdog_s * 1000000000LL) {
+				fprintf(stderr, "stress: FAIL: writer %d (%s, tid %d) stuck in a lock call "
+					"for %d s (after %lu calls); owner word 0x%lx\n",
+					w->id, kind_name[w->kind],
+					(int)__atomic_load_n(&w->tid, __ATOMIC_RELAXED), watchdog_s, calls,
+					(unsigned long)__atomic_load_n(&lock.owner, __ATOMIC_RELAXED));
+				_exit(2); /* the stuck thread cannot be joined */
+			}
+		}
+	}
+	free(last);
+	free(since);
+	return NULL;
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static void usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s [-d seconds] [-t writers] [-o nohandoff,nospin] "
+		"[-s signal_period_us (0: no storm)] [-w watchdog_seconds] [-l long_hold_one_in "
+		"(0: never)]\n", prog);
+	exit(64);
+}
+
+static unsigned parse_options(const char *arg, const char *prog)
+{
+	unsigned flags = 0;
+	char *copy = strdup(arg), *save = NULL;
+
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "nohandoff"))
+			flags |= KMUTEX_NO_HANDOFF;
+		else if (!strcmp(tok, "nospin"))
+			flags |= KMUTEX_NO_SPIN;
+		else if (strcmp(tok, "none"))
+			usage(prog);
+	}
+	free(copy);
+	return flags;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	int opt;
+
+	while ((opt = getopt(argc, argv, "d:t:o:s:w:l:")) != -1) {
+		switch (opt) {
+		case 'd': duration_s = atoi(optarg); break;
+		case 't': nr_writers = atoi(optarg); break;
+		case 'o': lock_options = parse_options(optarg, argv[0]); break;
+		case 's': signal_period_us = atol(optarg); break;
+		case 'w': watchdog_s = atoi(optarg); break;
+		case 'l': long_hold_every = strtoul(optarg, NULL, 10); break;
+		default: usage(argv[0]);
+		}
+	}
+	if (duration_s <= 0 || nr_writers <= 0 || watchdog_s <= 0 || signal_period_us < 0 ||
+	    signal_period_us >= 1000000)
+		usage(argv[0]);
+}
+
+static long report(void)
+{
+	long total = 0, max = 0, min = -1, fails = 0;
+	long kind_acq[NR_KINDS] = { 0 }, kind_n[NR_KINDS] = { 0 };
+	long interrupted = 0, timed_out = 0;
+
+	for (int i = 0; i < nr_writers; i++) {
+		struct writer *w = &writers[i];
+
+		total += w->acquisitions;
+		max = w->acquisitions > max ? w->acquisitions : max;
+		min = min < 0 || w->acquisitions < min ? w->acquisitions : min;
+		kind_acq[w->kind] += w->acquisitions;
+		kind_n[w->kind]++;
+		interrupted += w->interrupted;
+		timed_out += w->timed_out;
+	}
+	if (protected_count != total)
+		fail(F_LOST_UPDATE);
+	for (int f = 0; f < NR_FAILURES; f++) {
+		long n = __atomic_load_n(&failures[f], __ATOMIC_RELAXED);
+
+		if (n)
+			fprintf(stderr, "stress: FAIL: %s: %ld\n", failure_name[f], n);
+		fails += n;
+	}
+	/* locktorture's line; "???" when max/2 > min, its mark of starvation. */
+	printf("Writes:  Total: %ld  Max/Min: %ld/%ld %s  Fail: %ld\n", total, max, min,
+	       max / 2 > min ? "???" : "", fails);
+	printf("  per kind (threads, acquisitions): plain %ld/%ld  interruptible %ld/%ld "
+	       "(-EINTR %ld)  timed %ld/%ld (-ETIMEDOUT %ld)\n",
+	       kind_n[PLAIN], kind_acq[PLAIN], kind_n[INTERRUPTIBLE], kind_acq[INTERRUPTIBLE],
+	       interrupted, kind_n[TIMED], kind_acq[TIMED], timed_out);
+	return fails;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	pthread_t storm, watchdog;
+	long fails;
+
+	parse_args(argc, argv);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("stress: %d writers, %d s, options%s%s%s, signal every %ld us, long hold 1 in %lu, "
+	       "watchdog %d s\n", nr_writers, duration_s,
+	       lock_options & KMUTEX_NO_HANDOFF ? " nohandoff" : "",
+	       lock_options & KMUTEX_NO_SPIN ? " nospin" : "", lock_options ? "" : " none",
+	       signal_period_us, long_hold_every, watchdog_s);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	kmutex_init_flags(&lock, lock_options);
+	writers = aligned_alloc(64, sizeof(*writers) * (size_t)nr_writers);
+	if (!writers)
+		abort();
+	for (int i = 0; i < nr_writers; i++) {
+		writers[i] = (struct writer){ .id = i, .kind = (enum kind)(i % NR_KINDS),
+					      .seed = 0x9e3779b9u * (unsigned)(i + 1) };
+		if (pthread_create(&writers[i].thread, NULL, writer_main, &writers[i]))
+			abort();
+	}
+	pthread_create(&watchdog, NULL, watchdog_main, NULL);
+	if (signal_period_us)
+		pthread_create(&storm, NULL, storm_main, NULL);
+	sleep((unsigned)duration_s);
+
+	/* The storm stops first: it must not signal a writer that has exited. */
+	if (signal_period_us) {
+		__atomic_store_n(&stop_storm, 1, __ATOMIC_RELAXED);
+		pthread_join(storm, NULL);
+	}
+	__atomic_store_n(&stop_writers, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < nr_writers; i++)
+		pthread_join(writers[i].thread, NULL);
+	__atomic_store_n(&stop_watchdog, 1, __ATOMIC_RELAXED);
+	pthread_join(watchdog, NULL);
+
+	fails = report();
+	if (kmutex_is_locked(&lock)) {
+		fprintf(stderr, "stress: FAIL: the lock is still held after every writer left\n");
+		fails++;
+	}
+	kmutex_destroy(&lock);
+	free(writers);
+	printf("stress: %s\n", fails ? "FAIL" : "PASS");
+	return fails ? 1 : 0;
+}
