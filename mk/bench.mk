@@ -1,0 +1,50 @@
+# Issue 4: the side-by-side benchmark.  `make bench` (~2 minutes), `make bench-full` (the long
+# sweep); test-bench-smoke runs every mode and lock for a fraction of a second each and checks
+# the output is well formed (no timing assertions).
+
+BENCH_DIR     := $(BUILD)/bench
+BENCH_SRC     := Tests/benchmark
+BENCH_C       := $(wildcard $(BENCH_SRC)/*.c)
+BENCH_OBJS    := $(patsubst $(BENCH_SRC)/%.c,$(BENCH_DIR)/obj/%.o,$(BENCH_C)) $(BENCH_DIR)/obj/locks_absl.o
+BENCH_CFLAGS  := $(CFLAGS_BASE) -O2
+BENCH_ABSL    := $(shell pkg-config --cflags absl_synchronization 2>/dev/null)
+BENCH_LIBS    := $(shell pkg-config --libs absl_synchronization 2>/dev/null) -lck -lm -lpthread
+SWIFTC        ?= $(firstword $(shell command -v swiftc 2>/dev/null) $(wildcard /opt/swift/usr/bin/swiftc))
+BENCH_PEER    := $(if $(SWIFTC),$(BENCH_DIR)/swift-mutex-peer)
+
+.PHONY: bench bench-full bench-programs test-bench-smoke
+
+$(BENCH_DIR)/obj/%.o: $(BENCH_SRC)/%.c $(BENCH_SRC)/bench.h $(KMUTEX_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -c $< -o $@
+
+$(BENCH_DIR)/obj/locks_absl.o: $(BENCH_SRC)/locks_absl.cc $(BENCH_SRC)/bench.h
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror $(BENCH_ABSL) -I$(BENCH_SRC) -c $< -o $@
+
+# Linked with g++ for absl's C++ runtime.
+$(BENCH_DIR)/kmutex-bench: $(BENCH_OBJS) $(BUILD)/libkmutex.a
+	$(CXX) -o $@ $(BENCH_OBJS) $(BUILD)/libkmutex.a $(BENCH_LIBS)
+
+$(BENCH_DIR)/swift-mutex-peer: $(BENCH_SRC)/SwiftMutexPeer.swift
+	@mkdir -p $(@D)
+	$(SWIFTC) -O -parse-as-library $< -o $@
+
+bench-programs: $(BENCH_DIR)/kmutex-bench $(BENCH_PEER)
+
+define bench_run
+	$(if $(SWIFTC),,@echo "bench: swiftc not found: the swift-mutex column is skipped")
+	$(BENCH_DIR)/kmutex-bench all $(1) --out $(2)
+	$(BENCH_SRC)/plot.sh $(2)
+endef
+
+bench: bench-programs
+	$(call bench_run,--quick,$(BENCH_DIR))
+
+bench-full: bench-programs
+	$(call bench_run,--full,$(BENCH_DIR)/full)
+
+test-bench-smoke: bench-programs
+	$(BENCH_SRC)/smoke.sh $(BENCH_DIR)/kmutex-bench $(BENCH_DIR)/smoke
+
+TESTS += test-bench-smoke
