@@ -368,7 +368,7 @@ static void write_perthread_matrix(const struct bench_config *cfg, double (*acq)
 int bench_waittime(const struct bench_config *cfg, FILE *out, struct bench_results *res)
 {
 	int n = cfg->fair_threads;
-	const uint64_t cs_ns = 1000, out_ns = 2000;
+	const uint64_t cs_ns = 1000, out_ns = 1000;
 	FILE *csv = bench_open_out(cfg, "waittime.csv");
 	FILE *per = bench_open_out(cfg, "perthread.csv");
 	struct waits_thread *th = bench_xcalloc((size_t)n, sizeof(*th));

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# make test's check of kmutex-bench: every mode and every lock runs for a fraction of a second
+# and the output is well formed.  No timing is judged: the machine is shared and noisy.
+set -euo pipefail
+bench=${1:?usage: smoke.sh KMUTEX_BENCH OUT_DIR}
+out=${2:?usage: smoke.sh KMUTEX_BENCH OUT_DIR}
+here=$(dirname "$0")
+fails=0
+fail() { echo "test-bench-smoke: FAIL: $*" >&2; fails=$((fails + 1)); }
+
+rm -rf "$out" && mkdir -p "$out"
+"$bench" all --smoke --out "$out" > "$out/stdout.txt" 2> "$out/stderr.txt" ||
+	{ cat "$out/stderr.txt" >&2; fail "kmutex-bench all --smoke exited non-zero"; }
+
+# The locks each mode must have covered.
+all_locks=$("$bench" list | awk '{print $1}')
+contended=$(echo "$all_locks" | grep -v '^bare-cmpxchg$')
+in_process=$(echo "$contended" | grep -v '^swift-mutex$')
+if [ ! -x "$(dirname "$bench")/swift-mutex-peer" ]; then
+	echo "test-bench-smoke: no swift-mutex-peer: the Swift column is not checked"
+	all_locks=$(echo "$all_locks" | grep -v '^swift-mutex$')
+	contended=$in_process
+fi
+
+# check_csv FILE HEADER ROW_REGEX LOCKS MIN_ROWS_PER_LOCK
+check_csv() {
+	local file=$out/$1 header=$2 row=$3 locks=$4 per=$5
+	[ -f "$file" ] || { fail "$1 missing"; return; }
+	[ "$(head -1 "$file")" = "$header" ] || fail "$1: header is '$(head -1 "$file")'"
+	local bad
+	bad=$(tail -n +2 "$file" | grep -Evc "$row" || true)
+	[ "$bad" = 0 ] || fail "$1: $bad malformed rows, e.g. '$(tail -n +2 "$file" | grep -Ev "$row" | head -1)'"
+	for l in $locks; do
+		local n
+		n=$(grep -c "^$l," "$file" || true)
+		[ "$n" -ge "$per" ] || fail "$1: $n rows for $l, expected at least $per"
+	done
+}
+num='[0-9]+(\.[0-9]+)?'
+name='[a-z0-9-]+'
+check_csv uncontended.csv "lock,trial,pairs,ns_per_pair" "^$name,[0-9]+,[0-9]+,$num\$" "$all_locks" 1
+# smoke profile: threads 1,2,32 x cs 0,1000 = 6 cells per lock
+check_csv throughput.csv "lock,threads,cs_ns,trial,ops,elapsed_ns,ops_per_s" \
+	"^$name,(1|2|32),(0|1000),1,[0-9]+,[0-9]+,[0-9]+\$" "$contended" 6
+check_csv throughput_summary.csv \
+	"lock,threads,cs_ns,median_ops_s,min_ops_s,max_ops_s,ratio_vs_pthread_normal" \
+	"^$name,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,$num\$" "$contended" 6
+check_csv locktorture.csv "lock,trial,writers,duration_ms,total,max,min,fail,flag" \
+	"^$name,1,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,0,(\?\?\?)?\$" "$in_process" 1
+check_csv lockskew.csv \
+	"lock,trial,duration_ms,hog_rounds,victim_rounds,victim_max_wait_us,victim_mean_wait_us" \
+	"^$name,1,[0-9]+,[0-9]+,[0-9]+,$num,$num\$" "$in_process" 1
+check_csv waittime.csv "lock,threads,acquisitions,p50_ns,p99_ns,p999_ns,max_ns,acq_mean,acq_stddev" \
+	"^$name,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,$num,$num\$" "$in_process" 1
+
+# The terminal report: locktorture's line for every lock, and the target summary.
+for l in $in_process; do
+	grep -Eq "^  $l +Writes:  Total: [0-9]+  Max/Min: [0-9]+/[0-9]+ (\?\?\?)?  Fail: 0 \$" "$out/stdout.txt" ||
+		fail "no well-formed locktorture line for $l"
+	[ -s "$out/cdf_$l.dat" ] || fail "cdf_$l.dat missing or empty"
+done
+for l in $contended; do [ -s "$out/tp_$l.dat" ] || fail "tp_$l.dat missing"; done
+grep -q "^Issue 4 targets for kmutex" "$out/stdout.txt" || fail "no target summary in the report"
+cmp -s "$out/stdout.txt" <(cat "$out/report.txt"; printf '\nresults: %s/ (report.txt, *.csv, plot data)\n' "$out") ||
+	fail "report.txt differs from the terminal tables"
+
+# test_mutex keeps liburcu's interface and SUMMARY line (another area's script parses it).
+summary='^SUMMARY [a-z0-9-]+ +testdur +[0-9]+ nr_readers +2 rdur +[0-9]+ wdur +[0-9]+ nr_writers +2 wdelay +[0-9]+ nr_reads +[0-9]+ nr_writes +[0-9]+ nr_ops +[0-9]+$'
+line=$("$bench" test_mutex --lock kmutex 2 2 1 -c 10 -e 10 -d 10 | tail -1) || fail "test_mutex kmutex exited non-zero"
+echo "$line" | grep -Eq "$summary" || fail "test_mutex SUMMARY line malformed: $line"
+ops=$(echo "$line" | awk '{print $NF}')
+[ "${ops:-0}" -gt 0 ] || fail "test_mutex kmutex: no operations in 1 s"
+for l in $in_process; do
+	line=$("$bench" test_mutex 2 2 0 --lock "$l" | tail -1) || fail "test_mutex $l exited non-zero"
+	echo "$line" | grep -Eq "$summary" || fail "test_mutex $l: SUMMARY line malformed: $line"
+done
+
+# Misuse gets a one-line error and a non-zero exit.
+expect_error() {
+	local err
+	if err=$("$bench" "$@" 2>&1 >/dev/null); then fail "kmutex-bench $* succeeded"; return; fi
+	[ "$(echo "$err" | grep -c .)" = 1 ] || fail "kmutex-bench $*: error is not one line: $err"
+}
+expect_error throughput --locks nosuch
+expect_error test_mutex --lock swift-mutex 1 1 1
+expect_error test_mutex 1 1
+expect_error nosuchmode
+expect_error throughput --threads 0
+
+# Plots, when gnuplot is there.
+if command -v gnuplot >/dev/null; then
+	"$here/plot.sh" "$out" >/dev/null || fail "plot.sh failed"
+	for p in throughput waitcdf perthread; do
+		[ "$(head -c 4 "$out/$p.png" 2>/dev/null | tail -c 3)" = PNG ] || fail "$p.png is not a PNG"
+	done
+fi
+
+[ "$fails" = 0 ] || { echo "test-bench-smoke: $fails failures (output in $out)" >&2; exit 1; }
+echo "test-bench-smoke: passed (every mode and lock ran; output well formed)"
