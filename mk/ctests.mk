@@ -3,16 +3,15 @@
 # stress (a short run in `make test`, a long one in `make torture`).  Outputs in build/ctests/.
 
 CTESTS     := $(BUILD)/ctests
-CXX        ?= g++
 CTEST_HDRS := CShims/include/kmutex.h Tests/unit/check.h
-TSAN_FLAGS := -O1 -fsanitize=thread
-ASAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CTEST_TSAN := -O1 -fsanitize=thread
+CTEST_ASAN := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # Sanitizer runs fail on the first report (TSan exits 66 by default when it reported anything).
-TSAN_ENV   := TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1"
-ASAN_ENV   := ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1"
+CTEST_TSAN_ENV   := TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1"
+CTEST_ASAN_ENV   := ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1"
 
-STRESS_SHORT ?= -d 4 -t 6
-STRESS_SAN   ?= -d 3 -t 4
+CTEST_STRESS_SHORT ?= -d 4 -t 6
+CTEST_STRESS_SAN   ?= -d 3 -t 4
 TORTURE_ARGS ?= -d 60 -t 12
 
 .PHONY: test-unit test-debug test-stress test-sanitize torture ctests
@@ -26,13 +25,13 @@ $(CTESTS)/$(1): $(2) $(3) $(CTEST_HDRS)
 endef
 
 $(eval $(call ctest_bin,unit,Tests/unit/unit.c,$(BUILD)/libkmutex.a,-O2))
-$(eval $(call ctest_bin,unit-tsan,Tests/unit/unit.c,$(BUILD)/tsan/libkmutex.a,$(TSAN_FLAGS)))
-$(eval $(call ctest_bin,unit-asan,Tests/unit/unit.c,$(BUILD)/asan/libkmutex.a,$(ASAN_FLAGS)))
+$(eval $(call ctest_bin,unit-tsan,Tests/unit/unit.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
+$(eval $(call ctest_bin,unit-asan,Tests/unit/unit.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
 $(eval $(call ctest_bin,debug-release,Tests/debug/misuse.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call ctest_bin,debug-debug,Tests/debug/misuse.c,$(BUILD)/debug/libkmutex.a,-O1 -DKMUTEX_DEBUG))
 $(eval $(call ctest_bin,stress,Tests/stress/stress.c,$(BUILD)/libkmutex.a,-O2))
-$(eval $(call ctest_bin,stress-tsan,Tests/stress/stress.c,$(BUILD)/tsan/libkmutex.a,$(TSAN_FLAGS)))
-$(eval $(call ctest_bin,stress-asan,Tests/stress/stress.c,$(BUILD)/asan/libkmutex.a,$(ASAN_FLAGS)))
+$(eval $(call ctest_bin,stress-tsan,Tests/stress/stress.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
+$(eval $(call ctest_bin,stress-asan,Tests/stress/stress.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
 
 $(CTESTS)/unit-cxx: Tests/unit/cxx.cpp $(BUILD)/libkmutex.a $(CTEST_HDRS)
 	@mkdir -p $(@D)
@@ -49,17 +48,16 @@ test-debug: $(CTESTS)/debug-release $(CTESTS)/debug-debug
 	$(CTESTS)/debug-debug
 
 test-stress: $(CTESTS)/stress
-	$(CTESTS)/stress $(STRESS_SHORT)
-	$(CTESTS)/stress $(STRESS_SHORT) -o nohandoff
-	$(CTESTS)/stress $(STRESS_SHORT) -o nospin
+	$(CTESTS)/stress $(CTEST_STRESS_SHORT)
+	$(CTESTS)/stress $(CTEST_STRESS_SHORT) -o nohandoff
+	$(CTESTS)/stress $(CTEST_STRESS_SHORT) -o nospin
 
 test-sanitize: $(CTESTS)/unit-tsan $(CTESTS)/unit-asan $(CTESTS)/stress-tsan $(CTESTS)/stress-asan
-	$(TSAN_ENV) $(CTESTS)/unit-tsan
-	$(ASAN_ENV) $(CTESTS)/unit-asan
-	$(TSAN_ENV) $(CTESTS)/stress-tsan $(STRESS_SAN)
-	$(ASAN_ENV) $(CTESTS)/stress-asan $(STRESS_SAN)
+	$(CTEST_TSAN_ENV) $(CTESTS)/unit-tsan
+	$(CTEST_ASAN_ENV) $(CTESTS)/unit-asan
+	$(CTEST_TSAN_ENV) $(CTESTS)/stress-tsan $(CTEST_STRESS_SAN)
+	$(CTEST_ASAN_ENV) $(CTESTS)/stress-asan $(CTEST_STRESS_SAN)
 
+# Long run on demand; e.g. make torture TORTURE_ARGS="-d 60 -t 12 -o nohandoff" to compare.
 torture: $(CTESTS)/stress
 	$(CTESTS)/stress $(TORTURE_ARGS)
-	$(CTESTS)/stress $(TORTURE_ARGS) -o nospin
-	$(CTESTS)/stress $(TORTURE_ARGS) -o nohandoff
