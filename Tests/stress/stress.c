@@ -217,6 +217,20 @@ static void on_signal(int sig)
 	kmutex_interrupt_self();
 }
 
+/* How often the storm thread saw each flag in the owner word: shows which paths ran. */
+static long samples, seen_waiters, seen_handoff, seen_pickup;
+
+static void sample_owner_word(void)
+{
+	/* RELAXED: a statistical snapshot; bits as in CShims/owner.h. */
+	uintptr_t word = __atomic_load_n(&lock.owner, __ATOMIC_RELAXED);
+
+	samples++;
+	seen_waiters += (word & 1) != 0;
+	seen_handoff += (word & 2) != 0;
+	seen_pickup += (word & 4) != 0;
+}
+
 /* Signals every writer, not only the interruptible ones: plain and timed locks must ignore
  * interruptions, and their futex sleeps see EINTR too. */
 static void *storm_main(void *arg)
@@ -227,6 +241,7 @@ static void *storm_main(void *arg)
 	(void)arg;
 	while (!__atomic_load_n(&stop_storm, __ATOMIC_RELAXED)) {
 		pthread_kill(writers[rand_r(&seed) % (unsigned)nr_writers].thread, SIGUSR1);
+		sample_owner_word();
 		nanosleep(&period, NULL);
 	}
 	return NULL;
@@ -349,6 +364,9 @@ static long report(void)
 	       "(-EINTR %ld)  timed %ld/%ld (-ETIMEDOUT %ld)\n",
 	       kind_n[PLAIN], kind_acq[PLAIN], kind_n[INTERRUPTIBLE], kind_acq[INTERRUPTIBLE],
 	       interrupted, kind_n[TIMED], kind_acq[TIMED], timed_out);
+	if (samples)
+		printf("  owner word flags in %ld samples: WAITERS %ld  HANDOFF %ld  PICKUP %ld\n",
+		       samples, seen_waiters, seen_handoff, seen_pickup);
 	return fails;
 }
 
