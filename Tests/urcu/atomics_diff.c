@@ -32,7 +32,7 @@
 #define SEQ_SEEDS   4      /* sequences per word size */
 #define MT_THREADS  4      /* more threads than cores: preemption mid-loop is part of the test */
 #define MT_OPS      200000 /* operations per thread per contended loop */
-#define LITMUS_ROUNDS 100000
+#define LITMUS_ROUNDS 20000
 
 /* ---- 1. single-threaded sequences ------------------------------------------------------- */
 

@@ -377,6 +377,7 @@ static void test_eintr(enum flavor f)
 	sleeper_start(&s, f, &word, -1);
 	CHECK(sleeper_wait_asleep(&s), "%s: sleeper returned %d early", flavor_names[f], s.rc);
 	interrupt_sleeper(&s);
+	sleeper_wait_done(&s, "a signal without SA_RESTART did not end an untimed wait");
 	sleeper_join(&s);
 	CHECK(s.rc == -EINTR, "%s: signal (no SA_RESTART) gave %d, not -EINTR", flavor_names[f],
 	      s.rc);
