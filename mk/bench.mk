@@ -7,18 +7,20 @@ BENCH_SRC     := Tests/benchmark
 BENCH_C       := $(wildcard $(BENCH_SRC)/*.c)
 BENCH_OBJS    := $(patsubst $(BENCH_SRC)/%.c,$(BENCH_DIR)/obj/%.o,$(BENCH_C)) $(BENCH_DIR)/obj/locks_absl.o
 BENCH_CFLAGS  := $(CFLAGS_BASE) -O2
-BENCH_ABSL    := $(shell pkg-config --cflags absl_synchronization 2>/dev/null)
-BENCH_LIBS    := $(shell pkg-config --libs absl_synchronization 2>/dev/null) -lck -lm -lpthread
+# Recursive (=), so pkg-config runs when the recipes do: after `deps` has installed absl.
+BENCH_ABSL     = $(shell pkg-config --cflags absl_synchronization)
+BENCH_LIBS     = $(shell pkg-config --libs absl_synchronization) -lck -lm -lpthread
 SWIFTC        ?= $(firstword $(shell command -v swiftc 2>/dev/null) $(wildcard /opt/swift/usr/bin/swiftc))
 BENCH_PEER    := $(if $(SWIFTC),$(BENCH_DIR)/swift-mutex-peer)
 
 .PHONY: bench bench-full bench-programs test-bench-smoke
 
-$(BENCH_DIR)/obj/%.o: $(BENCH_SRC)/%.c $(BENCH_SRC)/bench.h $(KMUTEX_HDRS)
+# deps first (order-only: it never forces a rebuild), so a fresh machine gets libck and absl.
+$(BENCH_DIR)/obj/%.o: $(BENCH_SRC)/%.c $(BENCH_SRC)/bench.h $(KMUTEX_HDRS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -c $< -o $@
 
-$(BENCH_DIR)/obj/locks_absl.o: $(BENCH_SRC)/locks_absl.cc $(BENCH_SRC)/bench.h
+$(BENCH_DIR)/obj/locks_absl.o: $(BENCH_SRC)/locks_absl.cc $(BENCH_SRC)/bench.h | deps
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror $(BENCH_ABSL) -I$(BENCH_SRC) -c $< -o $@
 

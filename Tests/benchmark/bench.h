@@ -57,6 +57,7 @@ void bench_start_threads(pthread_t *tids, int n, void *(*fn)(void *), void *args
 /* ---- statistics (stats.c) ---- */
 struct bench_spread { double median, min, max; };
 struct bench_spread bench_spread_of(const double *v, int n);
+double bench_median_of(const double *v, int n);
 /* Log-linear histogram of wait times: 2^BENCH_HIST_SUB buckets per power of two (~3%). */
 #define BENCH_HIST_SUB 5
 #define BENCH_HIST_BUCKETS (64 << BENCH_HIST_SUB)
@@ -107,6 +108,7 @@ struct bench_results {
 	double tp[BENCH_MAXLOCKS][16][8];                  /* median ops/s [lock][threads][cs] */
 	bool torture_flag[BENCH_MAXLOCKS];                 /* "???" */
 	double skew_max_ns[BENCH_MAXLOCKS];
+	double skew_oversleep_ns[BENCH_MAXLOCKS];          /* the scheduler's share, same run */
 	double wait_p999[BENCH_MAXLOCKS];
 };
 void bench_report_targets(const struct bench_config *cfg, const struct bench_results *res, FILE *out);

@@ -48,8 +48,8 @@ check_csv throughput_summary.csv \
 check_csv locktorture.csv "lock,trial,writers,duration_ms,total,max,min,fail,flag" \
 	"^$name,1,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,0,(\?\?\?)?\$" "$in_process" 1
 check_csv lockskew.csv \
-	"lock,trial,duration_ms,hog_rounds,victim_rounds,victim_max_wait_us,victim_mean_wait_us" \
-	"^$name,1,[0-9]+,[0-9]+,[0-9]+,$num,$num\$" "$in_process" 1
+	"lock,trial,duration_ms,hog_rounds,victim_rounds,victim_max_wait_us,victim_mean_wait_us,victim_oversleep_max_us" \
+	"^$name,1,[0-9]+,[0-9]+,[0-9]+,$num,$num,$num\$" "$in_process" 1
 check_csv waittime.csv "lock,threads,acquisitions,p50_ns,p99_ns,p999_ns,max_ns,acq_mean,acq_stddev" \
 	"^$name,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,$num,$num\$" "$in_process" 1
 

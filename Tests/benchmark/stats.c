@@ -11,6 +11,21 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Median of any number of values (sorts a copy). */
+double bench_median_of(const double *v, int n)
+{
+	double *sorted, m;
+
+	if (n <= 0)
+		return 0;
+	sorted = bench_xcalloc((size_t)n, sizeof(*sorted));
+	memcpy(sorted, v, (size_t)n * sizeof(*v));
+	qsort(sorted, (size_t)n, sizeof(*sorted), cmp_double);
+	m = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+	free(sorted);
+	return m;
+}
+
 struct bench_spread bench_spread_of(const double *v, int n)
 {
 	struct bench_spread s = { 0, 0, 0 };

@@ -203,8 +203,8 @@ int bench_throughput(const struct bench_config *cfg, FILE *out, struct bench_res
 	static double ops[BENCH_MAXLOCKS][16][8][MAX_TRIALS];
 	static double spread[BENCH_MAXLOCKS][16][8][3];
 	int normal_i = bench_lock_index(cfg, "pthread-normal");
-	int cells = 0, done = 0, worst_i = 0, worst_k = 0, worst_c = 0;
-	double worst = 0;
+	int cells = 0, done = 0, worst_i = 0, worst_k = 0, worst_c = 0, nspreads = 0;
+	double worst = 0, *spreads = bench_xcalloc(BENCH_MAXLOCKS * 16 * 8, sizeof(double));
 	FILE *csv = bench_open_out(cfg, "throughput.csv"), *sum;
 	char lbl[32];
 
@@ -254,6 +254,8 @@ int bench_throughput(const struct bench_config *cfg, FILE *out, struct bench_res
 				spread[i][k][c][1] = s.min;
 				spread[i][k][c][2] = s.max;
 				res->tp[i][k][c] = s.median;
+				if (s.median > 0)
+					spreads[nspreads++] = (s.max - s.min) / s.median;
 				if (s.median > 0 && (s.max - s.min) / s.median > worst) {
 					worst = (s.max - s.min) / s.median;
 					worst_i = i, worst_k = k, worst_c = c;
@@ -276,7 +278,7 @@ int bench_throughput(const struct bench_config *cfg, FILE *out, struct bench_res
 
 	for (int c = 0; c < cfg->ncs; c++) {
 		fprintf(out, "\nThroughput, critical section %s, ~%lluns of work between acquisitions: "
-			     "Mops/s, median of %d (x pthread-normal)\n",
+			     "kops/s, median of %d (x pthread-normal)\n",
 			cs_label(cfg->cs_ns[c], lbl, sizeof(lbl)),
 			(unsigned long long)cfg->outside_ns, cfg->trials);
 		fprintf(out, "  %-18s", "lock \\ threads");
@@ -294,18 +296,20 @@ int bench_throughput(const struct bench_config *cfg, FILE *out, struct bench_res
 				if (v < 0)
 					fprintf(out, " %13s", "-");
 				else if (normal > 0)
-					fprintf(out, " %6.2f %5.2fx", v / 1e6, v / normal);
+					fprintf(out, " %6.0f %5.2fx", v / 1e3, v / normal);
 				else
-					fprintf(out, " %6.2f       ", v / 1e6);
+					fprintf(out, " %6.0f       ", v / 1e3);
 			}
 			fputc('\n', out);
 		}
 	}
 	if (worst > 0)
-		fprintf(out, "  (min-max spread across trials, worst cell: %.0f%% of the median, %s at %d "
-			     "threads, cs %s; all cells in throughput_summary.csv)\n",
-			worst * 100, cfg->locks[worst_i]->name, cfg->threads[worst_k],
-			cs_label(cfg->cs_ns[worst_c], lbl, sizeof(lbl)));
+		fprintf(out, "  (max-min over trials, as a share of the median: %.0f%% in the median cell, "
+			     "%.0f%% at worst: %s, %d threads, cs %s; min and max of every cell in "
+			     "throughput_summary.csv)\n",
+			100 * bench_median_of(spreads, nspreads), worst * 100, cfg->locks[worst_i]->name,
+			cfg->threads[worst_k], cs_label(cfg->cs_ns[worst_c], lbl, sizeof(lbl)));
+	free(spreads);
 	res->have_tp = true;
 	return 0;
 }
