@@ -118,6 +118,7 @@ void bench_start_threads(pthread_t *tids, int n, void *(*fn)(void *), void *args
 
 static int progress_tty = -1;
 static int progress_len;
+static uint64_t progress_start;
 
 void bench_progress(const char *fmt, ...)
 {
@@ -125,12 +126,16 @@ void bench_progress(const char *fmt, ...)
 	va_list ap;
 	int len;
 
-	if (progress_tty < 0)
+	if (progress_tty < 0) {
 		progress_tty = isatty(STDERR_FILENO);
+		progress_start = bench_now_ns();
+	}
 	if (!progress_tty)
 		return;
+	len = snprintf(line, sizeof(line), "[%3llus] ",
+		       (unsigned long long)((bench_now_ns() - progress_start) / 1000000000u));
 	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line), fmt, ap);
+	len += vsnprintf(line + len, sizeof(line) - (size_t)len, fmt, ap);
 	va_end(ap);
 	if (len > (int)sizeof(line) - 1)
 		len = (int)sizeof(line) - 1;
