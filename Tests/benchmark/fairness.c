@@ -156,6 +156,10 @@ int bench_locktorture(const struct bench_config *cfg, FILE *out, struct bench_re
 		for (int tr = 0; tr < cfg->trials; tr++)
 			if (lines[tr][i][0])
 				fprintf(out, "  %-18s %s\n", cfg->locks[i]->name, lines[tr][i]);
+	for (int i = 0; i < cfg->nlocks; i++)
+		if (cfg->locks[i]->external)
+			fprintf(out, "  (%s: not in the fairness modes; its peer runs the uncontended and "
+				     "throughput loops only)\n", cfg->locks[i]->name);
 	free(lines);
 	res->have_torture = true;
 	if (failed)

@@ -49,7 +49,7 @@ cs_title() { if [ "$1" = 0 ]; then echo "empty"; elif [ "$1" -lt 1000 ]; then ec
 		echo "set output '$dir/throughput.png'"
 		rows=$(( (${#cs_list[@]} + 1) / 2 ))
 		echo "set multiplot layout $rows,2 title 'Throughput: ops/s by thread count (median, bars min-max over trials)'"
-		echo "set logscale x 2; set logscale y 10"
+		echo "set logscale x 2; set logscale y 10; set format y '%g'"
 		echo "set xlabel 'threads'; set ylabel 'Mops/s'"
 		for i in "${!cs_list[@]}"; do
 			echo "set title 'critical section $(cs_title "${cs_list[$i]}")'"
@@ -66,7 +66,7 @@ cs_title() { if [ "$1" = 0 ]; then echo "empty"; elif [ "$1" -lt 1000 ]; then ec
 	if [ -n "$cdf_files" ]; then
 		echo "set output '$dir/waitcdf.png'"
 		echo "set multiplot layout 2,1 title 'Acquisition wait time'"
-		echo "set logscale x 10; set xlabel 'wait (ns)'"
+		echo "set logscale x 10; set format x '10^{%L}'; set xlabel 'wait (ns)'"
 		echo "set ylabel 'fraction of acquisitions <= wait'; set yrange [0:1]"
 		echo "set title 'CDF'"
 		plot="plot "
