@@ -2,7 +2,9 @@
 # `make bench` runs the side-by-side benchmark.  Areas add their own rules in mk/*.mk and
 # list their test targets in TESTS (run in order by `make test`).
 
-CC      ?= gcc
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
 AR      ?= ar
 PREFIX  ?= /usr/local
 BUILD   := build
@@ -13,7 +15,7 @@ CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Werror -g -ICShi
 KMUTEX_SRCS := $(wildcard CShims/*.c)
 KMUTEX_HDRS := $(wildcard CShims/*.h CShims/include/*.h)
 
-.PHONY: all lib debug deps install uninstall test clean
+.PHONY: all lib debug deps install uninstall test clean FORCE
 all: lib
 
 # $(call kmutex_lib,DIR,CFLAGS): build DIR/libkmutex.a from CShims with those flags.
@@ -43,9 +45,12 @@ $(BUILD)/libkmutex.so: $(BUILD)/libkmutex.so.$(VERSION)
 	ln -sf libkmutex.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf libkmutex.so.$(VERSION) $@
 
-$(BUILD)/kmutex.pc: kmutex.pc.in Makefile
+# The .pc names PREFIX, so it is remade whenever PREFIX differs from the one it was made for.
+$(BUILD)/kmutex.pc: kmutex.pc.in Makefile FORCE
 	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; echo "generated $@ for $(PREFIX)"; fi
+FORCE:
 
 lib: $(BUILD)/libkmutex.a $(BUILD)/libkmutex.so $(BUILD)/kmutex.pc
 debug: $(BUILD)/debug/libkmutex.a

@@ -379,13 +379,23 @@ static bool deadline_passed(const struct timespec *deadline)
 }
 
 /*
+ * An interruptible sleep without a deadline still sleeps with one, this far away: a futex sleep
+ * with a timeout ends in EINTR whenever a signal handler runs, while one without a timeout is
+ * restarted by the kernel if the handler was installed with SA_RESTART (glibc's signal() does).
+ */
+static const struct timespec far_future = { .tv_sec = 0x7fffffff, .tv_nsec = 0 };
+
+/*
  * M:sleep.  Sleep until a waker or kmutex_interrupt_self() stores KMX_WAKE_UP, a signal
  * handler runs, or the deadline passes.  Every return is treated as possibly spurious.
  */
 static void sleep_on_wake_word(struct kmutex_task *self, int mode, const struct timespec *deadline)
 {
-	int rc = kmx_futex_wait(&self->wake, KMX_WAKE_SLEEP,
-				(mode & KMUTEX__TIMED) ? deadline : NULL);
+	int rc;
+
+	if (!(mode & KMUTEX__TIMED))
+		deadline = (mode & KMUTEX__INTERRUPTIBLE) ? &far_future : NULL;
+	rc = kmx_futex_wait(&self->wake, KMX_WAKE_SLEEP, deadline);
 
 	/* The kernel's signal_pending(): a handler ran while we slept. */
 	if (rc == -EINTR && (mode & KMUTEX__INTERRUPTIBLE))
@@ -566,6 +576,7 @@ void kmutex__unlock_slow(struct kmutex *lock)
 {
 	struct kmutex_task *self = kmutex__self(), *next;
 	struct kmutex_waiter *head;
+	bool was_asleep;
 
 	check_initialized(lock);
 	for (;;) {
@@ -582,11 +593,16 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	next = head->task;
 	/*
 	 * The kernel's wake_q_add(): mark the wakeup now, while the waiter is certainly on the
-	 * list; its KMX_WAKE_SLEEP store is also made under wait_lock, so the two are ordered
-	 * and no wakeup is lost.  RELAXED: wait_lock orders it.
+	 * list; it arms KMX_WAKE_SLEEP under wait_lock too, so the two are ordered and no wakeup
+	 * is lost.  RELAXED: wait_lock orders it.  If the word already said KMX_WAKE_UP, the
+	 * waiter has not armed a sleep since an earlier wakeup (or an interruption), whose own
+	 * futex wake, or the sleep's value check, already covers it: like wake_q_add() on a task
+	 * already queued, we skip the syscall, which a woken head that is still spinning or
+	 * running would otherwise cost every unlock.
 	 */
-	kmx_store(&next->wake, KMX_WAKE_UP, KMX_RELAXED);
+	was_asleep = kmx_xchg(&next->wake, KMX_WAKE_UP, KMX_RELAXED) == KMX_WAKE_SLEEP;
 	release_or_hand_over(lock, self, next);
+	KMX_TEST_POINT(KMUTEX_TP_UNLOCK_RELEASED, lock);
 	unlock_wait_list(lock);
 
 	/*
@@ -594,7 +610,8 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	 * does not block on it at once.  The waiter may have left meanwhile; its descriptor is
 	 * type-stable (task.h), so this is at worst a spurious wakeup.
 	 */
-	kmx_futex_wake(&next->wake, 1);
+	if (was_asleep)
+		kmx_futex_wake(&next->wake, 1);
 }
 
 /* ---- test accessors -------------------------------------------------------------------- */

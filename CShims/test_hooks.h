@@ -15,6 +15,9 @@ enum kmutex_test_point {
 	/* A waiter woke, recomputed `first`, and its trylock-or-handoff and spin failed; it is
 	 * about to retake wait_lock. */
 	KMUTEX_TP_WAITER_RETRY,
+	/* An unlock with waiters has released (or handed over) the owner word and still holds
+	 * wait_lock: its last access to the mutex is still to come. */
+	KMUTEX_TP_UNLOCK_RELEASED,
 };
 
 #ifdef KMUTEX_TEST_HOOKS

@@ -1,5 +1,6 @@
-# Deterministic regression tests of races, driven by pause points (build/hooks).  Each one
-# must also fail against build/v410, the v4.10 handoff rule: that proves it can see the bug.
+# Deterministic regression tests of races, driven by pause points (build/hooks).
+# handoff_abort must also fail against build/v410, the v4.10 handoff rule: that proves it can
+# see the bug.  free_after_unlock runs with AddressSanitizer (the library sources built in).
 REGRESSION_DIR := $(BUILD)/regression
 
 $(REGRESSION_DIR)/%: Tests/regression/%.c $(BUILD)/hooks/libkmutex.a
@@ -10,8 +11,14 @@ $(REGRESSION_DIR)/v410/%: Tests/regression/%.c $(BUILD)/v410/libkmutex.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -O1 -DKMUTEX_TEST_HOOKS $< $(BUILD)/v410/libkmutex.a -lpthread -o $@
 
+$(REGRESSION_DIR)/asan/%: Tests/regression/%.c $(KMUTEX_SRCS) $(KMUTEX_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -DKMUTEX_TEST_HOOKS -fsanitize=address,undefined -fno-omit-frame-pointer \
+		$< $(KMUTEX_SRCS) -lpthread -o $@
+
 .PHONY: test-regression
-test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_abort
+test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_abort \
+		 $(REGRESSION_DIR)/asan/free_after_unlock
 	@echo "== regression: handoff abort interleaving (mainline rules: must pass)"
 	$(REGRESSION_DIR)/handoff_abort
 	@echo "== regression: same interleaving against the v4.10 rule (must fail: lock handed to nobody)"
@@ -20,5 +27,7 @@ test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_
 		echo "regression: the v4.10 build passed, so the test cannot see the bug"; exit 1; fi
 	@grep "lock handed to nobody" $(REGRESSION_DIR)/v410.log
 	@echo "regression: v4.10 build fails as it must"
+	@echo "== regression: free right after the last unlock (AddressSanitizer)"
+	$(REGRESSION_DIR)/asan/free_after_unlock
 
 TESTS += test-regression

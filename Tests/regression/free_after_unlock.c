@@ -1,0 +1,131 @@
+/*
+ * The POSIX rule kmutex keeps and the kernel does not: a thread that acquires and releases a
+ * mutex may destroy and free it at once, even if another thread's unlock released it a moment
+ * before (Documentation/locking/mutex-design.rst forbids this for the kernel's mutex, whose
+ * unlock takes wait_lock after releasing the owner word).
+ *
+ * U unlocks with a waiter W queued and is parked at KMUTEX_TP_UNLOCK_RELEASED, after it released
+ * the owner word and before its last access to the mutex.  T then takes the free lock and
+ * unlocks it: that unlock must not return while U is parked, or T (or W after it) could free
+ * the mutex under U.  Finally W frees the mutex right after its own unlock; built with
+ * AddressSanitizer, any later access by U or T would be reported.
+ */
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kmutex.h"
+#include "test_hooks.h"
+
+static struct kmutex *mutex;
+static sem_t u_locked, u_released, u_go;
+static int t_acquired, t_unlocked; /* atomics: written by T, polled by main */
+static long w_tid;                 /* atomic: set by W when it is about to sleep */
+static __thread int is_u, is_w;
+
+/* W is asleep in its futex wait (the only place it can block after KMUTEX_TP_WAITER_SLEEP). */
+static int w_is_asleep(void)
+{
+	char path[64], stat[256], *state;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", __atomic_load_n(&w_tid, __ATOMIC_ACQUIRE));
+	f = fopen(path, "r");
+	if (!f || !fgets(stat, sizeof(stat), f)) {
+		if (f)
+			fclose(f);
+		return 0;
+	}
+	fclose(f);
+	state = strrchr(stat, ')');
+	return state && state[1] == ' ' && state[2] == 'S';
+}
+
+static void hook(enum kmutex_test_point point, struct kmutex *lock)
+{
+	if (is_w && point == KMUTEX_TP_WAITER_SLEEP && lock == mutex) {
+		is_w = 0;
+		__atomic_store_n(&w_tid, (long)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	}
+	if (is_u && point == KMUTEX_TP_UNLOCK_RELEASED && lock == mutex) {
+		is_u = 0;
+		sem_post(&u_released);
+		sem_wait(&u_go);
+	}
+}
+
+static void *u_main(void *arg)
+{
+	(void)arg;
+	kmutex_lock(mutex);
+	sem_post(&u_locked);
+	/* W must be asleep, so that only U's wakeup can let it compete for the lock. */
+	while (!__atomic_load_n(&w_tid, __ATOMIC_ACQUIRE) || !w_is_asleep())
+		sched_yield();
+	is_u = 1;
+	kmutex_unlock(mutex);
+	return NULL;
+}
+
+static void *t_main(void *arg)
+{
+	(void)arg;
+	while (!kmutex_trylock(mutex))
+		sched_yield();
+	__atomic_store_n(&t_acquired, 1, __ATOMIC_RELEASE);
+	kmutex_unlock(mutex);
+	__atomic_store_n(&t_unlocked, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void *w_main(void *arg)
+{
+	(void)arg;
+	is_w = 1;
+	kmutex_lock(mutex);
+	kmutex_unlock(mutex);
+	/* The last user: destroy and free at once, as POSIX code does. */
+	kmutex_destroy(mutex);
+	free(mutex);
+	return NULL;
+}
+
+int main(void)
+{
+	struct timespec pause = { 0, 1000 * 1000 };
+	pthread_t u, t, w;
+	int early = 0;
+
+	mutex = malloc(sizeof(*mutex));
+	kmutex_init_flags(mutex, KMUTEX_NO_SPIN);
+	sem_init(&u_locked, 0, 0);
+	sem_init(&u_released, 0, 0);
+	sem_init(&u_go, 0, 0);
+	kmutex_test_hook = hook;
+
+	pthread_create(&u, NULL, u_main, NULL);
+	sem_wait(&u_locked);
+	pthread_create(&w, NULL, w_main, NULL);
+	sem_wait(&u_released);
+	pthread_create(&t, NULL, t_main, NULL);
+	while (!__atomic_load_n(&t_acquired, __ATOMIC_ACQUIRE))
+		nanosleep(&pause, NULL);
+	/* T's unlock must wait for U; give it 100 ms to (wrongly) finish. */
+	for (int i = 0; i < 100 && !early; i++) {
+		nanosleep(&pause, NULL);
+		early = __atomic_load_n(&t_unlocked, __ATOMIC_ACQUIRE);
+	}
+	sem_post(&u_go);
+	pthread_join(u, NULL);
+	pthread_join(t, NULL);
+	pthread_join(w, NULL);
+	if (early)
+		fprintf(stderr, "FAIL: an unlock returned while the previous unlock still used the mutex\n");
+	printf("%d passed, %d failed\n", !early, early);
+	return early;
+}
