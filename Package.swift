@@ -28,6 +28,11 @@ let package = Package(
             name: "KMutexMisuse",
             dependencies: ["KernelMutex"]
         ),
+        // A small client whose release build the inlining check disassembles.
+        .executableTarget(
+            name: "KMutexInlineProbe",
+            dependencies: ["KernelMutex"]
+        ),
         .testTarget(
             name: "KernelMutexTests",
             dependencies: ["KernelMutex", "KMutexMisuse"]

@@ -14,9 +14,11 @@ public final class KMutexBox<Value> {
     @usableFromInline
     internal let mutex: KMutex
 
-    /// Read and written only inside `mutex`'s critical sections.
+    /// The value, read and written only inside `mutex`'s critical sections.  Behind a pointer
+    /// rather than in a `var` property: the mutex already makes access exclusive, and a class
+    /// property's dynamic exclusivity check would put a runtime call on the fast path.
     @usableFromInline
-    internal var value: Value
+    internal let value: UnsafeMutablePointer<Value>
 
     /// Creates a box holding `value`, guarded by a new mutex.
     ///
@@ -25,7 +27,13 @@ public final class KMutexBox<Value> {
     ///   - options: mechanisms of the mutex to turn off; see ``KMutex/Options``.
     public init(_ value: Value, options: KMutex.Options = []) {
         self.mutex = KMutex(options: options)
-        self.value = value
+        self.value = UnsafeMutablePointer<Value>.allocate(capacity: 1)
+        self.value.initialize(to: value)
+    }
+
+    deinit {
+        value.deinitialize(count: 1)
+        value.deallocate()
     }
 
     /// Runs `body` with exclusive access to the value, releasing the lock when `body` returns
@@ -40,7 +48,7 @@ public final class KMutexBox<Value> {
         _ body: (inout Value) throws(E) -> Result
     ) throws(E) -> Result {
         try mutex.withLock { () throws(E) -> Result in
-            try body(&value)
+            try body(&value.pointee)
         }
     }
 
@@ -55,14 +63,14 @@ public final class KMutexBox<Value> {
         _ body: (inout Value) throws(E) -> Result
     ) throws(E) -> Result? {
         try mutex.withLockIfAvailable { () throws(E) -> Result in
-            try body(&value)
+            try body(&value.pointee)
         }
     }
 }
 
-// @unchecked: `value` is a mutable stored property, which the compiler cannot prove safe to
-// share.  Every access to it happens inside `mutex`'s critical section (`value` is not public,
-// and only withLock and withLockIfAvailable touch it), and the mutex's acquire/release
+// @unchecked: the value sits behind a pointer, which the compiler cannot prove safe to share.
+// Every access to it happens inside `mutex`'s critical section (the pointer is not public, and
+// only withLock and withLockIfAvailable dereference it), and the mutex's acquire/release
 // ordering publishes each critical section's writes to the next; Value: Sendable lets the
 // value itself (and anything it references) be touched from whichever thread holds the lock.
 extension KMutexBox: @unchecked Sendable where Value: Sendable {}
