@@ -27,8 +27,13 @@
  *   BUG_KEEP_FLAGS    a waiter leaving on a signal clears only WAITERS when the list empties
  *                     (before "clear MUTEX_FLAGS if wait_list is empty due to signal", 2021).
  *                     Must fail: HANDOFF left after the last waiter.
+ *   BUG_SIGNAL_FIRST  the signal and deadline checks before the waiter's trylock under
+ *                     wait_lock (kmutex.c orders them the other way, see wait_for_lock()).
+ *                     Must fail: a waiter leaves a lock handed to it with PICKUP.
  *   MAINLINE_UNLOCK   the kernel's unlock order (release the word, then take wait_lock and
  *                     hand over if HANDOFF was set) instead of kmutex's release under wait_lock.
+ *   LIVENESS_ONLY     drop the ownership checks (OWNER_OK, "gave up: we own nothing"), so a
+ *                     variant's bug shows as what a user sees: a thread that never finishes.
  *   NO_CHECK_FREE_FLAGS, NO_CHECK_BYPASS   turn one property off, to see what else a variant
  *                     breaks (V410 turns both off: v4.10 allowed HANDOFF on a free lock and one
  *                     steal after it by design; its bug is the lock handed to nobody).
@@ -130,7 +135,11 @@ hidden byte i_;      /* loop index inside atomic list updates */
 /* No flag outlives the last waiter (checked whenever wait_lock is free). */
 #define FLAGS_OK    (wl != 0 || nw != 0 || (word & FLAGS) == 0)
 /* The lock is never owned by a thread that neither holds it nor waits on the list to pick it up. */
+#ifndef LIVENESS_ONLY
 #define OWNER_OK    (TASK(word) == 0 || holds[TASK(word)] || onlist[TASK(word)])
+#else
+#define OWNER_OK    true
+#endif
 
 active proctype monitor()
 {
@@ -355,11 +364,13 @@ inline wait_for_lock()
 	first = 0;
 	do
 	:: wake[me] = SLEEP;                          /* set_current_state */
+#ifndef BUG_SIGNAL_FIRST
 		waiter_trylock();                     /* M:trylock, before the signal check */
 		if
 		:: r == 0 -> ret = 0; break
 		:: else
 		fi;
+#endif
 		if
 		:: mode == INTR -> atomic { r = pending[me]; pending[me] = 0 }  /* kmx_take_interruption */
 		:: else -> r = 0
@@ -373,6 +384,13 @@ inline wait_for_lock()
 		:: mode == TIMED && !expired -> expired = 1; ret = ETIMEDOUT; break
 		:: !(mode == TIMED && expired) -> skip
 		fi;
+#ifdef BUG_SIGNAL_FIRST
+		waiter_trylock();                     /* the trylock after the checks */
+		if
+		:: r == 0 -> ret = 0; break
+		:: else
+		fi;
+#endif
 		unlock_wait_list();
 		sleep_on_wake_word();
 		/* waiter_is_first_after_wake() M:woken: a racy load of wait_head */
@@ -444,7 +462,9 @@ inline lock()
 	if
 	:: ret == 0 -> goto locked
 	:: else ->
+#ifndef LIVENESS_ONLY
 		assert(!holds[me] && TASK(word) != me); /* gave up: we own nothing */
+#endif
 		ret = 0; goto unlocked   /* and do not unlock */
 	fi;
 locked:
@@ -527,7 +547,13 @@ inline unlock()
 	next = 0
 }
 
-#else /* MAINLINE_UNLOCK: release first, then wait_lock, then __mutex_handoff() */
+#else
+/*
+ * MAINLINE_UNLOCK: the kernel's __mutex_unlock_slowpath(), which kmutex.c left on purpose
+ * (notes/lead-changes.md, 16:25): release the word first unless HANDOFF (M:release as it was),
+ * then take wait_lock, wake the head, and hand over if HANDOFF was set.  Checked to show that
+ * both orders keep the properties; the C code follows the other one.
+ */
 
 inline unlock()
 {
@@ -565,7 +591,7 @@ inline unlock()
 		:: else -> next = 0
 		fi };
 	if
-	:: (o & HANDOFF) ->                           /* M:hand_over */
+	:: (o & HANDOFF) ->                           /* mainline's __mutex_handoff() */
 		o = word;
 		do
 		:: atomic {
