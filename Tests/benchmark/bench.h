@@ -88,6 +88,8 @@ struct bench_config {
 	/* fairness */
 	uint64_t fair_ms;
 	int fair_threads;
+	int skew_load;                    /* lockskew's busy background threads */
+	int skew_trials;
 	const char *profile;              /* "quick", "full", "smoke" or "custom", for the tables */
 };
 

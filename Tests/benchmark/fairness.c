@@ -239,16 +239,44 @@ static void *skew_start(void *arg)
 	return t->fn(t->s);
 }
 
+/* Median over trials of each lock's worst victim wait, next to the scheduler's share. */
+static void summarize_skew(const struct bench_config *cfg, FILE *out, struct bench_results *res,
+			   double (*max_ns)[BENCH_MAXLOCKS], double (*over_ns)[BENCH_MAXLOCKS])
+{
+	double v[64], o[64];
+
+	if (cfg->trials < 2)
+		fprintf(out, "  (one trial per lock)\n");
+	for (int i = 0; i < cfg->nlocks; i++) {
+		struct bench_spread sv, so;
+
+		res->skew_max_ns[i] = -1;
+		if (!in_process(cfg->locks[i]))
+			continue;
+		for (int tr = 0; tr < cfg->trials && tr < 64; tr++)
+			v[tr] = max_ns[tr][i], o[tr] = over_ns[tr][i];
+		sv = bench_spread_of(v, cfg->trials < 64 ? cfg->trials : 64);
+		so = bench_spread_of(o, cfg->trials < 64 ? cfg->trials : 64);
+		res->skew_max_ns[i] = sv.median;
+		res->skew_oversleep_ns[i] = so.median;
+		if (cfg->trials >= 2)
+			fprintf(out, "  %-18s victim max wait, median of %d trials: %8.3f ms [%.3f - %.3f]  "
+				     "(oversleep max, median %.3f ms)\n",
+				cfg->locks[i]->name, cfg->trials, sv.median / 1e6, sv.min / 1e6,
+				sv.max / 1e6, so.median / 1e6);
+	}
+}
+
 int bench_lockskew(const struct bench_config *cfg, FILE *out, struct bench_results *res)
 {
-	int nload = bench_ncpus();
+	int nload = cfg->skew_load;
 	FILE *csv = bench_open_out(cfg, "lockskew.csv");
+	double (*max_ns)[BENCH_MAXLOCKS] = bench_xcalloc((size_t)cfg->trials, sizeof(*max_ns));
+	double (*over_ns)[BENCH_MAXLOCKS] = bench_xcalloc((size_t)cfg->trials, sizeof(*over_ns));
 	char (*lines)[BENCH_MAXLOCKS][160] = bench_xcalloc((size_t)cfg->trials, sizeof(*lines));
 
 	fprintf(csv, "lock,trial,duration_ms,hog_rounds,victim_rounds,victim_max_wait_us,"
 		     "victim_mean_wait_us,victim_oversleep_max_us\n");
-	for (int i = 0; i < cfg->nlocks; i++)
-		res->skew_max_ns[i] = -1;
 	for (int tr = 0; tr < cfg->trials; tr++)
 		for (int i = 0; i < cfg->nlocks; i++) {
 			const struct bench_lock *l = cfg->locks[i];
@@ -271,10 +299,8 @@ int bench_lockskew(const struct bench_config *cfg, FILE *out, struct bench_resul
 			run_threads(2 + nload, skew_start, th, sizeof(th[0]), &s.stop, cfg->fair_ms);
 			bench_lock_free(l, s.obj);
 			mean = s.victim_rounds ? (double)s.victim_sum_ns / (double)s.victim_rounds : 0;
-			if ((double)s.victim_max_ns > res->skew_max_ns[i]) {
-				res->skew_max_ns[i] = (double)s.victim_max_ns;
-				res->skew_oversleep_ns[i] = (double)s.oversleep_max_ns;
-			}
+			max_ns[tr][i] = (double)s.victim_max_ns;
+			over_ns[tr][i] = (double)s.oversleep_max_ns;
 			snprintf(lines[tr][i], sizeof(lines[tr][i]),
 				 "hog %6llu  victim %6llu rounds  victim wait max %8.3f ms  mean %7.1f us  "
 				 "(oversleep max %7.3f ms)",
@@ -295,6 +321,9 @@ int bench_lockskew(const struct bench_config *cfg, FILE *out, struct bench_resul
 		for (int tr = 0; tr < cfg->trials; tr++)
 			if (lines[tr][i][0])
 				fprintf(out, "  %-18s %s\n", cfg->locks[i]->name, lines[tr][i]);
+	summarize_skew(cfg, out, res, max_ns, over_ns);
+	free(over_ns);
+	free(max_ns);
 	free(lines);
 	res->have_skew = true;
 	return 0;

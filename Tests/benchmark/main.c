@@ -30,11 +30,12 @@ static const char usage[] =
 	"  --pairs N                    uncontended pairs per trial\n"
 	"  --fair-ms MS                 fairness run length\n"
 	"  --fair-threads N             wait-time report threads\n"
+	"  --skew-load N                lockskew background busy threads (default: one per CPU)\n"
 	"  --swift-peer PATH | --no-swift\n";
 
 struct profile {
 	const char *name;
-	int unc_trials, tp_trials, fair_trials;
+	int unc_trials, tp_trials, fair_trials, skew_trials;
 	uint64_t pairs, trial_ms, fair_ms;
 	int threads[8], nthreads;
 	uint64_t cs[4];
@@ -42,9 +43,9 @@ struct profile {
 };
 
 static const struct profile profiles[] = {
-	{ "quick", 5, 3, 1, 2000000, 40, 1000, { 1, 2, 4, 8, 16, 32 }, 6, { 0, 100, 1000, 10000 }, 4 },
-	{ "full", 11, 7, 3, 10000000, 300, 3000, { 1, 2, 4, 8, 16, 32 }, 6, { 0, 100, 1000, 10000 }, 4 },
-	{ "smoke", 1, 1, 1, 100000, 10, 100, { 1, 2, 32 }, 3, { 0, 1000 }, 2 },
+	{ "quick", 5, 3, 1, 3, 2000000, 40, 1000, { 1, 2, 4, 8, 16, 32 }, 6, { 0, 100, 1000, 10000 }, 4 },
+	{ "full", 11, 7, 3, 5, 10000000, 300, 3000, { 1, 2, 4, 8, 16, 32 }, 6, { 0, 100, 1000, 10000 }, 4 },
+	{ "smoke", 1, 1, 1, 1, 100000, 10, 100, { 1, 2, 32 }, 3, { 0, 1000 }, 2 },
 };
 
 struct options {
@@ -53,7 +54,7 @@ struct options {
 	struct bench_config cfg;
 	int trials;                  /* --trials, or 0 */
 	uint64_t pairs, trial_ms, fair_ms, outside;
-	int fair_threads;
+	int fair_threads, skew_load;
 	bool no_swift, threads_set, cs_set;
 };
 
@@ -145,6 +146,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->fair_ms = parse_u64(a, arg_of(argc, argv, &i));
 		else if (!strcmp(a, "--fair-threads"))
 			o->fair_threads = (int)parse_u64(a, arg_of(argc, argv, &i));
+		else if (!strcmp(a, "--skew-load"))
+			o->skew_load = (int)parse_u64(a, arg_of(argc, argv, &i)) + 1;
 		else if (!strcmp(a, "--swift-peer"))
 			o->cfg.swift_peer = arg_of(argc, argv, &i);
 		else if (!strcmp(a, "--no-swift"))
@@ -214,6 +217,8 @@ static void apply_profile(struct options *o)
 	cfg->fair_ms = o->fair_ms ? o->fair_ms : p->fair_ms;
 	cfg->outside_ns = o->outside ? o->outside : 200;
 	cfg->fair_threads = o->fair_threads ? o->fair_threads : 2 * bench_ncpus();
+	/* skew_load is stored plus one so that 0 can mean "not given" */
+	cfg->skew_load = o->skew_load ? o->skew_load - 1 : bench_ncpus();
 	if (!cfg->nlocks)
 		for (size_t i = 0; i < bench_nlocks; i++)
 			cfg->locks[cfg->nlocks++] = bench_locks[i];
@@ -275,8 +280,11 @@ static int run_modes(struct options *o, FILE *out)
 	cfg->trials = o->trials ? o->trials : o->profile->fair_trials;
 	if (mode_is(m, "all", "fairness") || !strcmp(m, "locktorture"))
 		failed |= bench_locktorture(cfg, out, &res);
-	if (mode_is(m, "all", "fairness") || !strcmp(m, "lockskew"))
+	if (mode_is(m, "all", "fairness") || !strcmp(m, "lockskew")) {
+		cfg->trials = o->trials ? o->trials : o->profile->skew_trials;
 		failed |= bench_lockskew(cfg, out, &res);
+		cfg->trials = o->trials ? o->trials : o->profile->fair_trials;
+	}
 	if (mode_is(m, "all", "fairness") || !strcmp(m, "waittime"))
 		failed |= bench_waittime(cfg, out, &res);
 	bench_report_targets(cfg, &res, out);

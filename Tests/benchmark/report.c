@@ -110,8 +110,8 @@ static void target_fairness(const struct bench_config *cfg, const struct bench_r
 	if (res->have_torture)
 		fprintf(out, "  locktorture without \"???\": %s\n", verdict(!res->torture_flag[km]));
 	if (res->have_skew && res->skew_max_ns[km] >= 0)
-		fprintf(out, "  lockskew victim max wait < 5 ms: %.3f ms (its sleeps ended up to %.3f ms "
-			     "late in that run: the scheduler's share): %s\n",
+		fprintf(out, "  lockskew victim max wait < 5 ms: %.3f ms, median over trials (its sleeps "
+			     "ended up to %.3f ms late: the scheduler's share): %s\n",
 			res->skew_max_ns[km] / 1e6, res->skew_oversleep_ns[km] / 1e6,
 			verdict(res->skew_max_ns[km] < 5e6));
 	if (res->have_wait && pn >= 0)
