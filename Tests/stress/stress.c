@@ -13,8 +13,9 @@
  * where "???" marks starvation (the busiest writer got more than twice the acquisitions of the
  * idlest).  It is reported, not failed on: the kinds differ by design (a timed writer gives up)
  * and the machine is shared.  The run fails (exit 1) on Fail > 0, on a stuck writer (exit 2),
- * and a misuse abort from the library (a call that returned 0 without the lock would unlock a
- * lock it does not own) ends it too.
+ * on an error return that left the lock handed to the caller (exit 1 at once), and a misuse
+ * abort from the library (a call that returned 0 without the lock would unlock a lock it does
+ * not own) ends it too.
  *
  * Usage: stress [-d seconds] [-t writers] [-o nohandoff,nospin] [-s signal_period_us]
  *               [-w watchdog_seconds] [-l long_hold_one_in]
@@ -177,6 +178,20 @@ static void critical_section(struct writer *w)
 	held = 0;
 }
 
+/*
+ * The seed thread's bug: the lock was handed to a waiter that then left with an error.  Nobody
+ * will ever unlock it, so stop here with the evidence rather than wait for the watchdog.
+ */
+static void error_but_owned(struct writer *w, int r)
+{
+	fail(F_ERROR_BUT_OWNED);
+	fprintf(stderr, "stress: FAIL: writer %d (%s) returned %s, but the lock names it "
+		"(owner word 0x%lx): handed to a waiter that left\n", w->id, kind_name[w->kind],
+		r == -EINTR ? "-EINTR" : "-ETIMEDOUT",
+		(unsigned long)__atomic_load_n(&lock.owner, __ATOMIC_RELAXED));
+	_exit(1);
+}
+
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
@@ -192,7 +207,7 @@ static void *writer_main(void *arg)
 		} else {
 			/* After an error we are off the wait list: nobody may hand us the lock. */
 			if (w->self && owner_task() == w->self)
-				fail(F_ERROR_BUT_OWNED);
+				error_but_owned(w, r);
 			if (r == -EINTR)
 				w->interrupted++;
 			else
