@@ -63,12 +63,11 @@ void kmutex_destroy(struct kmutex *lock);
 /*
  * Interruption mirrors the kernel's signal_pending(), which stays set until a waiter sees it.
  *  - A signal handler that runs while a thread sleeps in kmutex_lock_interruptible() ends the
- *    wait with -EINTR, whatever the handler did, if it was installed without SA_RESTART (the
- *    futex sleep then returns EINTR; with SA_RESTART the kernel restarts the sleep).
+ *    wait with -EINTR, whatever the handler did, SA_RESTART or not (the futex sleep has a
+ *    timeout, and the kernel does not restart such a sleep after a handler ran).
  *  - A handler that calls kmutex_interrupt_self() leaves an interruption pending for its
- *    thread, so a signal that lands while the waiter spins, or between its checks, is not lost
- *    (SA_RESTART or not): the next interruptible wait of that thread that has to wait returns
- *    -EINTR.
+ *    thread, so a signal that lands while the waiter spins, or between its checks, is not lost:
+ *    the next interruptible wait of that thread that has to wait returns -EINTR.
  * The pending interruption is consumed by the interruptible wait it ends.  A free lock (or one
  * already handed to the waiter) is still taken, and then the interruption stays pending.
  * kmutex_lock() and kmutex_lock_timeout() never look at interruptions.
