@@ -5,11 +5,12 @@
 #  fail: pan must report errors and write a .trail; the condensed counterexample is saved in
 #        OUTDIR/NAME/trail.txt (verify/trail.awk) and its last lines are shown.
 # Bounds: MEMLIM (MB, default 2048) and depth 200000; each pan run is capped at 600 s.
-# Environment: CC; PANFLAGS (extra gcc -D for pan, e.g. -DCOLLAPSE); PANRUN (extra pan options).
+# Environment: MODEL (another .pml, e.g. a mutant); CC; PANFLAGS (extra gcc -D for pan, e.g. -DCOLLAPSE); PANRUN (extra pan options).
 set -eu
 out=$1 name=$2 expect=$3 kind=$4
 shift 4
-model=$(cd "$(dirname "$0")" && pwd)/kmutex.pml
+model=${MODEL:-$(cd "$(dirname "$0")" && pwd)/kmutex.pml}
+trail=$(basename "$model").trail
 awkf=$(cd "$(dirname "$0")" && pwd)/trail.awk
 dir=$out/$name
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
@@ -34,17 +35,17 @@ pass)
 	if [ "$errors" != 0 ] || grep -q -e "reached -DMEMLIM" -e "max search depth too small" pan.out; then
 		echo "$summary: FAILED (errors: $errors, or the search was cut short)"
 		grep -e "^pan:" pan.out | head -5
-		[ -f kmutex.pml.trail ] && spin "$@" -t -p -g -k kmutex.pml.trail "$model" 2>&1 |
+		[ -f "$trail" ] && spin "$@" -t -p -g -k "$trail" "$model" 2>&1 |
 			awk -f "$awkf" | tail -40
 		exit 1
 	fi
 	echo "$summary: passed (errors: 0)" ;;
 fail)
-	if [ "$errors" = 0 ] || [ ! -s kmutex.pml.trail ]; then
+	if [ "$errors" = 0 ] || [ ! -s "$trail" ]; then
 		echo "$summary: FAILED: this buggy variant must produce a counterexample, and did not"
 		exit 1
 	fi
-	spin "$@" -t -p -g -k kmutex.pml.trail "$model" > replay.txt 2>&1 || true
+	spin "$@" -t -p -g -k "$trail" "$model" > replay.txt 2>&1 || true
 	awk -f "$awkf" replay.txt > trail.txt
 	echo "$summary: failed as it must: $(grep -m1 '^pan:1:' pan.out | cut -c1-120)"
 	echo "  counterexample: $dir/trail.txt (full replay: replay.txt; spin -t -p)" ;;

@@ -396,7 +396,12 @@ inline wait_for_lock()
 		/* waiter_is_first_after_wake() M:woken: a racy load of wait_head */
 #ifdef V410
 		if
-		:: !first && list[0] == me -> first = 1; set_handoff_flag()
+		:: !first ->
+			r = (list[0] == me);
+			if
+			:: r -> r = 0; first = 1; set_handoff_flag()
+			:: else
+			fi
 		:: else
 		fi;
 #else
