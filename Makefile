@@ -75,8 +75,10 @@ deps:
 TESTS :=
 include $(sort $(wildcard mk/*.mk))
 
+# A group that fails stops make with a non-zero status; the last line counts the groups.
 test: deps lib debug $(TESTS)
-	@echo "make test: all $(words $(TESTS)) test groups passed"
+	@echo "groups: $(TESTS)"
+	@echo "tests: $(words $(TESTS)) passed, 0 failed"
 
 clean:
 	rm -rf $(BUILD) .build .build-*
