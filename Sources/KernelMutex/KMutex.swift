@@ -150,9 +150,11 @@ public final class KMutex: @unchecked Sendable {
         let nanosPerSecond = 1_000_000_000
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        let (seconds, attoseconds) = timeout.components
-        // Truncating attoseconds toward zero never waits longer than asked.
-        var nanos = now.tv_nsec + Int(attoseconds / 1_000_000_000)
+        // From attoseconds, since Duration.components traps for durations beyond Int64 seconds.
+        let attosPerSecond: Int128 = 1_000_000_000_000_000_000
+        let seconds = Int(clamping: timeout.attoseconds / attosPerSecond)
+        // Truncating toward zero never waits longer than asked.
+        var nanos = now.tv_nsec + Int((timeout.attoseconds % attosPerSecond) / 1_000_000_000)
         var carry = 0
         if nanos >= nanosPerSecond {
             nanos -= nanosPerSecond
@@ -161,7 +163,7 @@ public final class KMutex: @unchecked Sendable {
             nanos += nanosPerSecond
             carry = -1
         }
-        let wholeSeconds = saturatingSum(saturatingSum(now.tv_sec, Int(clamping: seconds)), carry)
+        let wholeSeconds = saturatingSum(saturatingSum(now.tv_sec, seconds), carry)
         return timespec(tv_sec: wholeSeconds, tv_nsec: nanos)
     }
 

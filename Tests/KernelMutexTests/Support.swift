@@ -78,6 +78,11 @@ func runMisuseHelper(_ argument: String) throws -> ChildOutcome {
     let process = Process()
     process.executableURL = directory.appendingPathComponent("KMutexMisuse")
     process.arguments = [argument]
+    // Without the Swift runtime's crash backtracer, stderr holds only what the library wrote;
+    // the backtracer also clones in its signal handler, which ThreadSanitizer cannot survive.
+    var environment = ProcessInfo.processInfo.environment
+    environment["SWIFT_BACKTRACE"] = "enable=no"
+    process.environment = environment
     let errors = Pipe()
     process.standardError = errors
     process.standardOutput = FileHandle.nullDevice
