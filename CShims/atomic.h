@@ -1,7 +1,8 @@
 /*
  * The atomic and barrier layer of kmutex: kernel-shaped names over the __atomic builtins,
  * each taking its memory order explicitly so that every call site states (and comments)
- * the weakest order that is correct.  Tests/urcu checks these against liburcu's uatomic_*.
+ * the weakest order that is correct.  Tests/urcu checks these against liburcu's uatomic_*
+ * and cmm_smp_* (the whole layer, including the operations the lock itself does not use).
  */
 #ifndef KMX_ATOMIC_H
 #define KMX_ATOMIC_H
@@ -22,7 +23,8 @@
 /*
  * Like the kernel's try_cmpxchg: on failure *expected is updated with the value found.
  * mo applies on success; a failed compare-and-swap is only a relaxed load, so a caller that
- * acts on the value found must order it itself (as the PICKUP path of the trylock does).
+ * acts on the value found must order it itself (the v4.10 handoff acceptance needed an
+ * smp_mb() for that; mainline's pickup is a successful cmpxchg instead).
  */
 #define kmx_try_cmpxchg(p, expected, v, mo) \
 	__atomic_compare_exchange_n((p), (expected), (v), 0, (mo), __ATOMIC_RELAXED)

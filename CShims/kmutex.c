@@ -16,9 +16,9 @@
  *     adapts to how long spinning has recently taken to succeed on this mutex (spin_budget()).
  *
  *  3. Sleeping.  The thread queues a waiter node at the tail of the wait list, sets WAITERS,
- *     and sleeps on its own futex word.  Unlock releases the lock first and then wakes the
- *     head waiter, who must compete for the lock again: a spinner or a fresh arrival may take
- *     it first ("lock stealing").  Stealing is what makes the mutex fast, since the lock never
+ *     and sleeps on its own futex word.  Unlock releases the lock (under wait_lock, see
+ *     kmutex__unlock_slow) and wakes the head waiter, who must compete for the lock again: a
+ *     spinner or a fresh arrival may take it first ("lock stealing").  Stealing is what makes the mutex fast, since the lock never
  *     sits idle waiting for a sleeper to get a CPU, and it is also what can starve a waiter.
  *
  * Handoff is the answer to starvation ("locking/mutex: Add lock handoff to avoid starvation",
@@ -36,8 +36,9 @@
  * the bug reported at the end of the seed thread; the regression tests show it.
  *
  * Units: owner.h (the word), osq.c (spin queue), wait_lock.c (the internal lock), wait_list.h
- * (the FIFO), task.c (per-thread descriptors), futex.h (sleep and wake).  verify/ holds a
- * Promela model of this file; each protocol step below names its model step (M:...).
+ * (the FIFO), task.c (per-thread descriptors), futex.h (sleep and wake).  verify/kmutex.pml
+ * is a Promela model of this protocol (`make verify`); each step below names its model step
+ * (M:...), and the model names these functions.
  */
 #include "kmutex.h"
 
@@ -181,11 +182,16 @@ static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_tas
 	}
 }
 
+/*
+ * The `first` parameters of the three waiter_* steps are used only by the KMUTEX_V410_HANDOFF
+ * variant below; in mainline, PICKUP decides acceptance, not the waiter's idea of its place.
+ */
+
 /* M:trylock (loop top).  The waiter's trylock under wait_lock: also picks up a handoff. */
 static struct kmutex_task *waiter_trylock(struct kmutex *lock, struct kmutex_task *self,
 					  bool first)
 {
-	(void)first; /* mainline: whether we are first does not decide acceptance; PICKUP does */
+	(void)first;
 	return trylock_common(lock, self, false);
 }
 
@@ -315,16 +321,15 @@ static void spin_feedback(struct kmutex *lock, bool acquired, uint32_t rounds)
 
 /*
  * M:spin_on_owner.  Poll while the owner word still names `owner`.  true: it changed (try
- * again); false: stop spinning (budget spent, or we are a waiter no longer at the head).
+ * again); false: the budget is spent.  Mainline also stops a waiter that is no longer first:
+ * that guards ww_mutex, whose list is ordered by stamp; ours is strict FIFO, so the head
+ * stays the head until it leaves.
  */
-static bool spin_on_owner(struct kmutex *lock, struct kmutex_task *owner,
-			  struct kmutex_waiter *waiter, uint32_t *budget)
+static bool spin_on_owner(struct kmutex *lock, struct kmutex_task *owner, uint32_t *budget)
 {
 	/* RELAXED polling: the trylock that follows a change does the ACQUIRE. */
 	while (kmx_owner_task(kmx_load(&lock->owner, KMX_RELAXED)) == owner) {
 		if (*budget == 0)
-			return false;
-		if (waiter && !kmx_waiter_is_first(lock, waiter))
 			return false;
 		(*budget)--;
 		kmx_cpu_relax();
@@ -337,6 +342,12 @@ static bool spin_on_owner(struct kmutex *lock, struct kmutex_task *owner,
  * only at the head of the OSQ; the woken head waiter spins without it ("Enable optimistic
  * spinning of woken waiter", 2016), so at most two threads poll the owner word.  Each time the
  * owner changes, try to take the lock.  true: we own it.
+ *  - Mainline's waiter uses the trylock-or-handoff here; a plain trylock is the same for us,
+ *    since the head set HANDOFF just before (waiter_trylock_or_handoff) and nothing but a
+ *    handoff to the head clears it while the head is on the list.
+ *  - Mainline first checks that the owner is running (mutex_can_spin_on_owner()) before it
+ *    joins the OSQ; we cannot see that, and every contender joins: the budget is what shrinks
+ *    after failed spins (spin_feedback()), so hopeless spinning soon becomes short.
  */
 static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 			    struct kmutex_waiter *waiter)
@@ -358,7 +369,7 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 			acquired = true;
 			break;
 		}
-		if (!spin_on_owner(lock, owner, waiter, &budget))
+		if (!spin_on_owner(lock, owner, &budget))
 			break;
 	}
 	if (!waiter)
@@ -388,18 +399,22 @@ static const struct timespec far_future = { .tv_sec = 0x7fffffff, .tv_nsec = 0 }
 /*
  * M:sleep.  Sleep until a waker or kmutex_interrupt_self() stores KMX_WAKE_UP, a signal
  * handler runs, or the deadline passes.  Every return is treated as possibly spurious.
+ * Returns true if a signal handler ran: the kernel's signal_pending() for this wait only
+ * (the handler has run; if this wait wins the lock, nothing is left pending).
  */
-static void sleep_on_wake_word(struct kmutex_task *self, int mode, const struct timespec *deadline)
+static bool sleep_on_wake_word(struct kmutex_task *self, int mode, const struct timespec *deadline)
 {
-	int rc;
-
 	if (!(mode & KMUTEX__TIMED))
 		deadline = (mode & KMUTEX__INTERRUPTIBLE) ? &far_future : NULL;
-	rc = kmx_futex_wait(&self->wake, KMX_WAKE_SLEEP, deadline);
+	return kmx_futex_wait(&self->wake, KMX_WAKE_SLEEP, deadline) == -EINTR;
+}
 
-	/* The kernel's signal_pending(): a handler ran while we slept. */
-	if (rc == -EINTR && (mode & KMUTEX__INTERRUPTIBLE))
-		kmx_note_interruption();
+/* Should an interruptible wait give up?  Consumes kmutex_interrupt_self()'s pending flag. */
+static bool interrupted(int mode, bool signalled)
+{
+	if (!(mode & KMUTEX__INTERRUPTIBLE))
+		return false;
+	return kmx_take_interruption() || signalled;
 }
 
 /* M:enqueue.  Under wait_lock: queue at the tail; the first waiter sets WAITERS. */
@@ -423,7 +438,11 @@ static void enqueue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
  */
 static void dequeue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 {
-	/* RELAXED: under wait_lock, which every flag-setter except HANDOFF's also holds. */
+	/*
+	 * RELAXED: an RMW cannot lose another RMW's bits, and the word carries no data here.
+	 * Nothing can set a flag once the list is empty: WAITERS is set under wait_lock, which
+	 * we hold, and HANDOFF only by the head, which is on the list.
+	 */
 	if (kmx_wait_list_del(lock, waiter))
 		kmx_fetch_and(&lock->owner, ~KMX_FLAGS, KMX_RELAXED);
 }
@@ -435,7 +454,7 @@ static void dequeue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 static int wait_for_lock(struct kmutex *lock, struct kmutex_task *self, struct kmutex_waiter *waiter,
 			 int mode, const struct timespec *deadline)
 {
-	bool first = false;
+	bool first = false, signalled = false;
 
 	for (;;) {
 		/*
@@ -454,14 +473,14 @@ static int wait_for_lock(struct kmutex *lock, struct kmutex_task *self, struct k
 		 */
 		if (!waiter_trylock(lock, self, first))
 			return 0;
-		if ((mode & KMUTEX__INTERRUPTIBLE) && kmx_take_interruption())
+		if (interrupted(mode, signalled))
 			return -EINTR;
 		if ((mode & KMUTEX__TIMED) && deadline_passed(deadline))
 			return -ETIMEDOUT;
 
 		unlock_wait_list(lock);
 		KMX_TEST_POINT(KMUTEX_TP_WAITER_SLEEP, lock);
-		sleep_on_wake_word(self, mode, deadline);
+		signalled = sleep_on_wake_word(self, mode, deadline);
 
 		first = waiter_is_first_after_wake(lock, waiter, first);
 		if (!waiter_trylock_or_handoff(lock, self, first) ||
@@ -483,12 +502,8 @@ int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *dead
 	int ret;
 
 	check_initialized(lock);
-	if (mode & KMUTEX__TIMED) {
-		if (!deadline)
-			kmx_misuse("kmutex_lock_timeout: NULL deadline", lock);
-		if (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L)
-			return -EINVAL;
-	}
+	if ((mode & KMUTEX__TIMED) && !deadline)
+		kmx_misuse("kmutex_lock_timeout: NULL deadline", lock);
 
 	owner = trylock_common(lock, self, false);
 	if (!owner)
@@ -497,6 +512,10 @@ int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *dead
 		kmx_misuse("recursive lock by the owner", lock);
 	if (optimistic_spin(lock, self, NULL))
 		return 0;
+	/* Checked only now that the call has to wait, as POSIX allows for timedlock. */
+	if ((mode & KMUTEX__TIMED) &&
+	    (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L))
+		return -EINVAL;
 
 	lock_wait_list(lock);
 	/* After waiting for wait_lock, try again (the owner may have left meanwhile). */
@@ -608,7 +627,9 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	/*
 	 * The kernel's wake_up_q(): the syscall after dropping wait_lock, so the woken thread
 	 * does not block on it at once.  The waiter may have left meanwhile; its descriptor is
-	 * type-stable (task.h), so this is at worst a spurious wakeup.
+	 * type-stable (task.h), so this is at worst a spurious wakeup.  (unlock_wait_list()
+	 * may also have issued a futex wake on the wait_lock word after releasing it, by which
+	 * time the mutex may be freed: a syscall on a stale address, harmless as in glibc.)
 	 */
 	if (was_asleep)
 		kmx_futex_wake(&next->wake, 1);

@@ -55,14 +55,20 @@ static bool osq_unqueue(struct kmutex_osq_node **tail, struct kmutex_osq_node *n
 	for (;;) {
 		struct kmutex_osq_node *expected = node;
 
+		/*
+		 * RELAXED: the RELEASE of our later tail cmpxchg (osq_wait_next) or of step C's
+		 * store publishes this clear to whoever writes prev->next next.
+		 */
 		if (kmx_load(&prev->next, KMX_RELAXED) == node &&
 		    kmx_try_cmpxchg(&prev->next, &expected, NULL, KMX_RELAXED))
 			break;
-		/* prev took node out of its next (unlock or its own unqueue): see which. */
+		/* prev took node out of its next (unlock or its own unqueue): see which.
+		 * RELAXED: locked carries no data. */
 		if (kmx_load(&node->locked, KMX_RELAXED))
 			return true;
 		kmx_cpu_relax();
-		/* prev may have unqueued itself and made its own predecessor ours (its step C). */
+		/* prev may have unqueued itself and made its own predecessor ours (its step C).
+		 * RELAXED: a stale prev only makes the cmpxchg above fail and retry. */
 		prev = kmx_load(&node->prev, KMX_RELAXED);
 	}
 
@@ -118,11 +124,19 @@ void kmx_osq_unlock(struct kmutex_osq_node **tail, struct kmutex_osq_node *node)
 {
 	struct kmutex_osq_node *expected = node, *next;
 
-	/* Nobody behind us: the queue is empty again.  RELEASE as in osq_wait_next. */
-	if (kmx_try_cmpxchg(tail, &expected, NULL, KMX_RELEASE))
+	/*
+	 * Nobody behind us: the queue is empty again.  RELAXED: the next arrival finds no
+	 * predecessor and writes nothing of ours, and the OSQ carries no data.
+	 */
+	if (kmx_try_cmpxchg(tail, &expected, NULL, KMX_RELAXED))
 		return;
 
-	/* ACQUIRE pairs with the successor's RELEASE store of node->next (see kmx_osq_lock). */
+	/*
+	 * ACQUIRE pairs with the successor's RELEASE store of node->next (kmx_osq_lock): it
+	 * orders our next->locked = 1 below after the successor's own locked = 0, which would
+	 * otherwise overwrite it and lose the turn (the successor would spin until its budget
+	 * ends and then loop in osq_unqueue step A, where prev->next no longer names it).
+	 */
 	next = kmx_xchg(&node->next, NULL, KMX_ACQUIRE);
 	if (!next)
 		next = osq_wait_next(tail, node, NULL);

@@ -1,10 +1,7 @@
 #include "task.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "atomic.h"
 #include "debug.h"
@@ -13,9 +10,10 @@ __thread struct kmutex_task *kmutex__current __attribute__((tls_model("initial-e
 
 /*
  * Lives outside the descriptor so that a signal handler can set it on a thread that has no
- * descriptor yet (creating one allocates, which a handler must not do).
+ * descriptor yet (creating one allocates, which a handler must not do).  initial-exec: the
+ * dynamic TLS models may allocate on first access, in __tls_get_addr (glibc bug 16133).
  */
-static __thread uint32_t interrupt_pending;
+static __thread uint32_t interrupt_pending __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kmutex_task *pool_free; /* under pool_lock */
@@ -61,13 +59,13 @@ struct kmutex_task *kmutex__task_create(void)
 	 * A recycled descriptor keeps its osq and wake fields: a stale neighbour or a late waker
 	 * may still touch them (see task.h), and each use of them initializes them first.
 	 */
-	task->tid = (pid_t)syscall(SYS_gettid);
 	if (pthread_setspecific(exit_key, task) != 0)
 		kmx_fatal("cannot register a kmutex descriptor for thread exit");
 	kmutex__current = task;
 	return task;
 }
 
+/* M:signal (verify/kmutex.pml proctype sig) */
 void kmutex_interrupt_self(void)
 {
 	struct kmutex_task *self = kmutex__current;
@@ -82,11 +80,6 @@ void kmutex_interrupt_self(void)
 	kmx_store(&interrupt_pending, 1, KMX_RELAXED);
 	if (self)
 		kmx_store(&self->wake, KMX_WAKE_UP, KMX_RELAXED);
-}
-
-void kmx_note_interruption(void)
-{
-	kmx_store(&interrupt_pending, 1, KMX_RELAXED);
 }
 
 int kmx_take_interruption(void)

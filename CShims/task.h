@@ -13,7 +13,6 @@
 #define KMX_TASK_H
 
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "kmutex.h"
 
@@ -29,18 +28,10 @@ enum { KMX_WAKE_SLEEP = 0, KMX_WAKE_UP = 1 };
 struct kmutex_task {
 	struct kmutex_osq_node osq;
 	uint32_t wake;                 /* futex word: KMX_WAKE_SLEEP while about to sleep */
-	pid_t tid;                     /* for misuse messages */
 	struct kmutex_task *pool_next; /* free list of descriptors of exited threads */
 } __attribute__((aligned(64)));
 
-static inline struct kmutex_task *kmx_task_of_osq_node(struct kmutex_osq_node *node)
-{
-	return (struct kmutex_task *)((char *)node - __builtin_offsetof(struct kmutex_task, osq));
-}
-
-/* The pending interruption of kmutex_interrupt_self(), consumed by kmx_take_interruption(). */
+/* The pending interruption of kmutex_interrupt_self(): 1 if there was one, consumed. */
 int kmx_take_interruption(void);
-/* A futex sleep of an interruptible wait ended in EINTR: a signal handler ran. */
-void kmx_note_interruption(void);
 
 #endif /* KMX_TASK_H */

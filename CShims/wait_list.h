@@ -19,8 +19,9 @@ struct kmutex_waiter {
 };
 
 /*
- * Racy by design (no wait_lock): the answer can be stale by the time it is used, and every
- * user re-checks what matters under wait_lock or with a cmpxchg of the owner word.
+ * Racy by design (no wait_lock), as mainline's __mutex_waiter_is_first(): the racy load of
+ * M:woken.  The answer can be stale by the time it is used, and every user re-checks what
+ * matters under wait_lock or with a cmpxchg of the owner word.
  */
 static inline bool kmx_waiter_is_first(const struct kmutex *lock, const struct kmutex_waiter *waiter)
 {

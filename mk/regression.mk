@@ -18,7 +18,7 @@ $(REGRESSION_DIR)/asan/%: Tests/regression/%.c $(KMUTEX_SRCS) $(KMUTEX_HDRS)
 
 .PHONY: test-regression
 test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_abort \
-		 $(REGRESSION_DIR)/asan/free_after_unlock
+		 $(REGRESSION_DIR)/asan/free_after_unlock $(REGRESSION_DIR)/signal_no_leak
 	@echo "== regression: handoff abort interleaving (mainline rules: must pass)"
 	$(REGRESSION_DIR)/handoff_abort
 	@echo "== regression: same interleaving against the v4.10 rule (must fail: lock handed to nobody)"
@@ -29,5 +29,7 @@ test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_
 	@echo "regression: v4.10 build fails as it must"
 	@echo "== regression: free right after the last unlock (AddressSanitizer)"
 	$(REGRESSION_DIR)/asan/free_after_unlock
+	@echo "== regression: a signal interrupts only the wait it lands in"
+	$(REGRESSION_DIR)/signal_no_leak
 
 TESTS += test-regression

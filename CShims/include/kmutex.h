@@ -9,7 +9,10 @@
  *   - a mutex is unlocked only by the thread that locked it, and is not locked recursively;
  *   - a mutex stays at one address from kmutex_init (or its static initializer) to
  *     kmutex_destroy, and is destroyed only when unlocked and without waiters;
- *   - a thread does not exit while it holds a mutex.
+ *   - a thread does not exit while it holds a mutex;
+ *   - a mutex is not locked from a signal handler (kmutex_interrupt_self() is the one
+ *     async-signal-safe call), and a zero-filled struct kmutex is not initialized: the
+ *     release build notices only when the mutex is first contended.
  * Checks that cost nothing (those on the slow paths) are always on.  Compiling the caller with
  * -DKMUTEX_DEBUG and linking the debug library (`make debug`) routes every call through the
  * checked entry points: uninitialized, destroyed and corrupted mutexes are caught too.
@@ -100,6 +103,7 @@ static inline struct kmutex_task *kmutex__self(void)
  * Fast paths: one cmpxchg each, as mainline's __mutex_trylock_fast/__mutex_unlock_fast.
  * Any flag bit in the owner word makes them fail and take the slow path.
  */
+/* M:fast_lock (verify/kmutex.pml lock()) */
 static inline int kmutex__acquire_fast(struct kmutex *lock)
 {
 	uintptr_t unowned = 0;
@@ -110,6 +114,7 @@ static inline int kmutex__acquire_fast(struct kmutex *lock)
 					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
+/* M:fast_unlock (verify/kmutex.pml unlock()) */
 static inline int kmutex__release_fast(struct kmutex *lock)
 {
 	uintptr_t self = (uintptr_t)kmutex__self();
