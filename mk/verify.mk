@@ -8,7 +8,8 @@ VERIFY_CHECK = CC="$(CC)" verify/check.sh $(VERIFY_DIR)
 verify: verify/kmutex.pml verify/check.sh verify/trail.awk
 	@echo "== verify: the model as kmutex.c implements it (must pass)"
 	@$(VERIFY_CHECK) 3t pass safety
-	@$(VERIFY_CHECK) 3t-timed pass safety -DM3=TIMED
+	@$(VERIFY_CHECK) 3t-spin2 pass safety -DSPIN=2
+	@PANFLAGS=-DCOLLAPSE $(VERIFY_CHECK) 3t-timed pass safety -DM3=TIMED -DS1=1
 	@$(VERIFY_CHECK) 3t-live pass live
 	@$(VERIFY_CHECK) 3t-mainline-unlock pass safety -DMAINLINE_UNLOCK
 	@PANFLAGS=-DCOLLAPSE PANRUN=-w26 MEMLIM=3000 $(VERIFY_CHECK) 4t pass safety -DNT=4 -DR1=1 -DSPIN=0 -DM2=PLAIN -DS2=0

@@ -13,6 +13,10 @@ model=${MODEL:-$(cd "$(dirname "$0")" && pwd)/kmutex.pml}
 trail=$(basename "$model").trail
 awkf=$(cd "$(dirname "$0")" && pwd)/trail.awk
 dir=$out/$name
+# The checkout is shared: two `make verify` at once must not clobber each other's run.
+mkdir -p "$out"
+exec 9> "$out/.$name.lock"
+flock 9
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
 spin "$@" -a "$model" > spin.log
 case $kind in
