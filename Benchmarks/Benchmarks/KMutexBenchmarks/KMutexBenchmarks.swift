@@ -14,11 +14,22 @@ protocol CountingLock: Sendable {
     func total() -> Int
 }
 
-/// Holds a counter that only the lock's critical sections touch.
+/// Holds a counter that only the lock's critical sections touch.  Behind a pointer, as
+/// KMutexBox and Synchronization.Mutex keep their values: a class `var` would add a dynamic
+/// exclusivity check (a runtime call) to every critical section and blur the comparison.
 final class Counter: @unchecked Sendable {
-    // @unchecked: `value` is read and written only under the lock of the CountingLock that owns
-    // this Counter.
-    var value = 0
+    // @unchecked: the pointee is read and written only under the lock of the CountingLock
+    // that owns this Counter.
+    let value: UnsafeMutablePointer<Int>
+
+    init() {
+        value = .allocate(capacity: 1)
+        value.initialize(to: 0)
+    }
+
+    deinit {
+        value.deallocate()
+    }
 }
 
 final class KMutexCounter: CountingLock {
@@ -27,11 +38,11 @@ final class KMutexCounter: CountingLock {
 
     @inline(__always)
     func increment() {
-        mutex.withLock { counter.value += 1 }
+        mutex.withLock { counter.value.pointee += 1 }
     }
 
     func total() -> Int {
-        mutex.withLock { counter.value }
+        mutex.withLock { counter.value.pointee }
     }
 }
 
@@ -64,8 +75,8 @@ final class SynchronizationMutexCounter: CountingLock {
 /// The pthread_mutex wrapper a Swift program on Linux writes by hand (default, non-recursive
 /// attributes), the way swift-nio's NIOLock does.
 final class PthreadMutexCounter: CountingLock {
-    // @unchecked by way of the protocol: the pthread mutex lives at a fixed heap address and is
-    // only used through pthread calls; `counter` is touched only under it.
+    // nonisolated(unsafe): the pthread mutex lives at a fixed heap address and is touched only
+    // through pthread calls, which synchronize among themselves; `counter` only under it.
     nonisolated(unsafe) let mutex: UnsafeMutablePointer<pthread_mutex_t>
     let counter = Counter()
 
@@ -84,14 +95,14 @@ final class PthreadMutexCounter: CountingLock {
     @inline(__always)
     func increment() {
         pthread_mutex_lock(mutex)
-        counter.value += 1
+        counter.value.pointee += 1
         pthread_mutex_unlock(mutex)
     }
 
     func total() -> Int {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return counter.value
+        return counter.value.pointee
     }
 }
 
