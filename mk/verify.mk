@@ -11,6 +11,7 @@ verify: verify/kmutex.pml verify/check.sh verify/trail.awk
 	@$(VERIFY_CHECK) 3t-spin2 pass safety -DSPIN=2
 	@PANFLAGS=-DCOLLAPSE $(VERIFY_CHECK) 3t-timed pass safety -DM3=TIMED -DS1=1
 	@$(VERIFY_CHECK) 3t-live pass live
+	@$(VERIFY_CHECK) 3t-handler pass safety -DM1=INTR -DS1=2
 	@$(VERIFY_CHECK) 3t-mainline-unlock pass safety -DMAINLINE_UNLOCK
 	@PANFLAGS=-DCOLLAPSE PANRUN=-w26 MEMLIM=3000 $(VERIFY_CHECK) 4t pass safety -DNT=4 -DR1=1 -DSPIN=0 -DM2=PLAIN -DS2=0
 	@echo "== verify: variants with known bugs (must fail with a counterexample)"
@@ -20,6 +21,7 @@ verify: verify/kmutex.pml verify/check.sh verify/trail.awk
 	@$(VERIFY_CHECK) bug-handoff-free-bypass fail safety -DBUG_HANDOFF_FREE -DNO_CHECK_FREE_FLAGS
 	@$(VERIFY_CHECK) bug-keep-flags fail safety -DBUG_KEEP_FLAGS
 	@$(VERIFY_CHECK) bug-signal-first fail safety -DBUG_SIGNAL_FIRST
+	@$(VERIFY_CHECK) bug-signal-leak fail safety -DM1=INTR -DS1=2 -DBUG_SIGNAL_LEAK
 	@echo "verify: all models behave as expected"
 
 TESTS += verify

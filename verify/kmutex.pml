@@ -5,7 +5,7 @@
  * Each model step names the C function it stands for and that function's tag (M:<name>);
  * each tagged C function names this model.  One model step is one atomic operation of the C
  * code on shared state: a load, cmpxchg, fetch_or/and or store of the owner word, a racy load
- * of the list head, a store or futex operation on a wake word.  What the C code does under
+ * of the list head, a store, exchange or futex operation on a wake word.  What the C code does under
  * wait_lock with private data (list links, the choice of the head) is folded into the step
  * that publishes it.  wait_lock itself is an explicit lock (wl), so owner-word operations of
  * other threads interleave with wait_lock sections as they do in C.
@@ -13,9 +13,11 @@
  * Abstractions: the OSQ is gone (a non-waiter spinner is a thread making extra trylock
  * attempts, each after the owner word changed, giving up at any point as the spin budget
  * may); the woken head waiter's spin is the same, without the OSQ.  The spin budget and the
- * deadline are nondeterministic.  A signal is an asynchronous event (process sig) doing what
- * kmutex_interrupt_self() does from a handler: pending interruption, wake word UP, and the
- * futex sleep ends.  Threads in interruptible mode act on it; others see a spurious wakeup.
+ * deadline are nondeterministic.  A signal is an asynchronous event (process sig): its
+ * delivery ends a futex sleep with EINTR (the wait-local `signalled` of wait_for_lock()), and
+ * its handler may call kmutex_interrupt_self() (pending interruption, wake word UP), which is
+ * all a signal that lands while the thread is not asleep can do.  Threads in interruptible
+ * mode act on either; others see a spurious wakeup.
  *
  * Switches (spin -D...):
  *   V410              the seed patch's v4.10 rule (accept owner == self when `first`, `first`
@@ -30,6 +32,10 @@
  *   BUG_SIGNAL_FIRST  the signal and deadline checks before the waiter's trylock under
  *                     wait_lock (kmutex.c orders them the other way, see wait_for_lock()).
  *                     Must fail: a waiter leaves a lock handed to it with PICKUP.
+ *   BUG_SIGNAL_LEAK   a futex EINTR sets the per-thread pending flag, as before the 17:05 review
+ *                     fix (notes/lead-changes.md; Tests/regression/signal_no_leak.c), instead
+ *                     of the wait-local `signalled`.  Must fail (with -DM1=INTR -DS1=2): a later
+ *                     lock call of the thread fails with -EINTR though no signal came near it.
  *   MAINLINE_UNLOCK   the kernel's unlock order (release the word, then take wait_lock and
  *                     hand over if HANDOFF was set) instead of kmutex's release under wait_lock.
  *   LIVENESS_ONLY     drop the ownership checks (OWNER_OK, "gave up: we own nothing"), so a
@@ -38,7 +44,9 @@
  *                     breaks (V410 turns both off: v4.10 allowed HANDOFF on a free lock and one
  *                     steal after it by design; its bug is the lock handed to nobody).
  *   NT, M1..M4, R1..R4, S1..S4, SPIN: threads, their modes (0 plain, 1 interruptible,
- *                     2 timed), rounds of lock/unlock, signals each receives, spin attempts.
+ *                     2 timed), rounds of lock/unlock, the signal each receives (0 none,
+ *                     1 a handler calling kmutex_interrupt_self(), 2 any other handler),
+ *                     spin attempts.
  */
 
 #ifndef NT
@@ -112,7 +120,7 @@ byte wl;             /* kmutex.wait_lock: holder, 0 = free */
 byte list[NT];       /* the FIFO wait list, list[0] = wait_head; 0 = no entry */
 byte nw;             /* entries on the list */
 bit wake[NT + 1];    /* kmutex_task.wake */
-bit infutex[NT + 1]; /* asleep in FUTEX_WAIT on its wake word */
+byte infutex[NT + 1];/* FUTEX_WAIT on its wake word: 0 not in it, 1 asleep, 2 ended by a signal (EINTR) */
 bit pending[NT + 1]; /* task.c interrupt_pending */
 
 /* Ghost state: what the properties talk about; no C counterpart. */
@@ -121,6 +129,8 @@ bit holds[NT + 1];   /* acquired the lock (fast path, trylock or pickup) and not
 byte ncs;            /* threads in their critical section */
 byte hreq;           /* the waiter whose HANDOFF request stands, 0 = none */
 byte ndone;          /* threads that finished all their rounds */
+bit gpend[NT + 1];   /* pending[t] was set by kmutex_interrupt_self() (and not yet taken) */
+bit gsleep[NT + 1];  /* a signal ended a futex sleep of t's current wait_for_lock() */
 hidden byte i_;      /* loop index inside atomic list updates */
 
 /* ---- properties checked in every state (monitor) ---------------------------------------- */
@@ -253,7 +263,8 @@ inline set_handoff_flag()
 /*
  * optimistic_spin() M:optimistic_spin with spin_on_owner() M:spin_on_owner: up to SPIN
  * trylock attempts, each after the owner word named another owner; the budget may run out
- * (or the OSQ refuse us, or a waiter stop being first) at any point.  r := 0 if acquired.
+ * (or the OSQ refuse us) at any point.  r := 0 if acquired.  (The waiter's spin does not ask
+ * whether it is still first: with a strict FIFO list the head stays the head until it leaves.)
  */
 inline optimistic_spin()
 {
@@ -268,7 +279,7 @@ inline optimistic_spin()
 		fi;
 		if
 		:: TASK(word) != r -> skip            /* spin_on_owner: the owner changed */
-		:: true -> r = 255; break             /* budget spent, or no longer first */
+		:: true -> r = 255; break             /* budget spent */
 		fi
 	:: true -> r = 255; break
 	od;
@@ -335,8 +346,9 @@ inline dequeue()
 
 /* ---- sleeping ----------------------------------------------------------------------------- */
 
-/* sleep_on_wake_word() M:sleep: FUTEX_WAIT while the word is SLEEP.  A timed wait may end at
- * its deadline; then deadline_passed() stays true. */
+/* sleep_on_wake_word() M:sleep: FUTEX_WAIT while the word is SLEEP.  signalled := the sleep
+ * ended in EINTR.  A timed wait may end at its deadline; then deadline_passed() stays true.
+ * (An interruptible sleep has a far deadline in C, so every handler ends it with EINTR.) */
 inline sleep_on_wake_word()
 {
 	atomic {
@@ -345,15 +357,50 @@ inline sleep_on_wake_word()
 		:: else                               /* EAGAIN: a waker came first */
 		fi };
 	if
-	:: infutex[me] == 0 -> skip                   /* woken, signalled, or never asleep */
-	:: atomic { mode == TIMED && infutex[me] == 1 -> expired = 1; infutex[me] = 0 }
+	:: atomic { infutex[me] != 1 ->               /* woken (0), EINTR (2), or never asleep */
+#ifndef BUG_SIGNAL_LEAK
+		signalled = (infutex[me] == 2);
+#else
+		if                                    /* the old core: kmx_note_interruption() */
+		:: infutex[me] == 2 && mode == INTR -> pending[me] = 1
+		:: else
+		fi;
+#endif
+		infutex[me] = 0 }
+	:: atomic { mode == TIMED && infutex[me] == 1 -> expired = 1; infutex[me] = 0; signalled = 0 }
 	fi
 }
 
-/* An asynchronous signal whose handler calls kmutex_interrupt_self(). */
-proctype sig(byte t)
+/* FUTEX_WAKE of t's wake word: ends a sleep in progress (possibly a later one than the waker
+ * meant: a spurious wakeup, as in C); nothing otherwise. */
+inline futex_wake(t)
 {
-	atomic { pending[t] = 1; wake[t] = UP; infutex[t] = 0 }
+	atomic {
+		if
+		:: infutex[t] == 1 -> infutex[t] = 0
+		:: else
+		fi }
+}
+
+/*
+ * An asynchronous signal to thread t.  Its delivery ends a futex sleep in progress with EINTR;
+ * kind 1: the handler calls kmutex_interrupt_self() M:signal (task.c), which sets the pending
+ * interruption and stores UP, so a sleep not yet started finds UP and does not start.  kind 2:
+ * any other handler; it touches nothing of ours.  (A plain sleep restarted under SA_RESTART is
+ * the same as the signal landing before the sleep.)
+ */
+proctype sig(byte t; byte kind)
+{
+	atomic {
+		printf("signal to T%d, kind %d\n", t, kind);
+		if
+		:: infutex[t] == 1 -> infutex[t] = 2; gsleep[t] = 1
+		:: else
+		fi;
+		if
+		:: kind == 1 -> pending[t] = 1; wake[t] = UP; gpend[t] = 1
+		:: else
+		fi }
 }
 
 /* ---- the lock ----------------------------------------------------------------------------- */
@@ -361,7 +408,7 @@ proctype sig(byte t)
 /* wait_for_lock() M:wait_loop, entered and left with wait_lock held.  ret := 0 / EINTR / ETIMEDOUT */
 inline wait_for_lock()
 {
-	first = 0;
+	first = 0; gsleep[me] = 0;
 	do
 	:: wake[me] = SLEEP;                          /* set_current_state */
 #ifndef BUG_SIGNAL_FIRST
@@ -371,8 +418,11 @@ inline wait_for_lock()
 		:: else
 		fi;
 #endif
-		if
-		:: mode == INTR -> atomic { r = pending[me]; pending[me] = 0 }  /* kmx_take_interruption */
+		if                                    /* interrupted(): kmx_take_interruption() || signalled */
+		:: mode == INTR -> atomic {
+			r = pending[me] | signalled;
+			assert(!r || gpend[me] || gsleep[me]); /* no interruption from elsewhere */
+			pending[me] = 0; gpend[me] = 0 }
 		:: else -> r = 0
 		fi;
 		if
@@ -392,7 +442,7 @@ inline wait_for_lock()
 		fi;
 #endif
 		unlock_wait_list();
-		sleep_on_wake_word();
+		sleep_on_wake_word();                 /* signalled = sleep_on_wake_word() */
 		/* waiter_is_first_after_wake() M:woken: a racy load of wait_head */
 #ifdef V410
 		if
@@ -428,7 +478,7 @@ inline wait_for_lock()
 		:: else
 		fi
 	od;
-	r = 0; first = 0
+	r = 0; first = 0; signalled = 0; gsleep[me] = 0
 }
 
 /* kmutex__lock_slow() M:lock_slowpath, after the fast path (kmutex__acquire_fast). */
@@ -487,6 +537,26 @@ locked:
 #define HANDED(o, n) (((o) & WAITERS) | MK(n) | (n != 0 -> PICKUP : 0))
 #endif
 
+/*
+ * The kernel's wake_q_add(), in kmutex__unlock_slow under wait_lock: was_asleep = xchg(wake of
+ * next, UP) == SLEEP.  The waiter arms SLEEP only under wait_lock, so UP here means it has not
+ * armed a sleep since an earlier wakeup or interruption, whose own FUTEX_WAKE (or the sleep's
+ * value check) covers it.
+ */
+inline mark_wakeup()
+{
+	atomic { asleep = (wake[next] == SLEEP); wake[next] = UP }  /* kmx_xchg RELAXED */
+}
+
+/* The kernel's wake_up_q(), after dropping wait_lock: FUTEX_WAKE only if was_asleep. */
+inline wake_marked()
+{
+	if
+	:: asleep -> asleep = 0; futex_wake(next)
+	:: else
+	fi
+}
+
 #ifndef MAINLINE_UNLOCK
 /* kmutex__unlock_slow() M:unlock_slowpath, after the fast path (kmutex__release_fast). */
 inline unlock()
@@ -526,7 +596,7 @@ inline unlock()
 		:: else -> unlock_wait_list()         /* the last waiter left: release again */
 		fi
 	od;
-	wake[next] = UP;                              /* wake_q_add: under wait_lock */
+	mark_wakeup();
 	/* release_or_hand_over() M:release_or_hand_over */
 	o = word;
 	do
@@ -548,7 +618,7 @@ inline unlock()
 	od;
 	o = 0;
 	unlock_wait_list();
-	infutex[next] = 0;                            /* wake_up_q: FUTEX_WAKE after wait_lock */
+	wake_marked();
 	next = 0
 }
 
@@ -556,8 +626,9 @@ inline unlock()
 /*
  * MAINLINE_UNLOCK: the kernel's __mutex_unlock_slowpath(), which kmutex.c left on purpose
  * (notes/lead-changes.md, 16:25): release the word first unless HANDOFF (M:release as it was),
- * then take wait_lock, wake the head, and hand over if HANDOFF was set.  Checked to show that
- * both orders keep the properties; the C code follows the other one.
+ * then take wait_lock, mark the head's wakeup, and hand over if HANDOFF was set.  The wakeup
+ * itself is kmutex's (mark_wakeup / wake_marked).  Checked to show that both orders keep the
+ * properties; the C code follows the other one.
  */
 
 inline unlock()
@@ -590,11 +661,10 @@ inline unlock()
 	:: else
 	fi;
 	lock_wait_list();
-	atomic {
-		if
-		:: nw > 0 -> next = list[0]; wake[next] = UP
-		:: else -> next = 0
-		fi };
+	if
+	:: nw > 0 -> next = list[0]; mark_wakeup()
+	:: else -> next = 0
+	fi;
 	if
 	:: (o & HANDOFF) ->                           /* mainline's __mutex_handoff() */
 		o = word;
@@ -614,10 +684,7 @@ inline unlock()
 	fi;
 	o = 0;
 	unlock_wait_list();
-	if
-	:: next != 0 -> infutex[next] = 0
-	:: else
-	fi;
+	wake_marked();
 	next = 0
 }
 #endif
@@ -627,7 +694,7 @@ inline unlock()
 proctype thread(byte me; byte mode; byte rounds)
 {
 	byte o, nword, r, k, next, ret;
-	bit first, expired;
+	bit first, expired, signalled, asleep;
 
 	do
 	:: rounds > 0 ->
@@ -649,11 +716,11 @@ init
 #if NT >= 4
 		run thread(4, M4, R4);
 #endif
-		if :: S1 -> run sig(1) :: else fi;
-		if :: S2 -> run sig(2) :: else fi;
-		if :: S3 -> run sig(3) :: else fi;
+		if :: S1 -> run sig(1, S1) :: else fi;
+		if :: S2 -> run sig(2, S2) :: else fi;
+		if :: S3 -> run sig(3, S3) :: else fi;
 #if NT >= 4
-		if :: S4 -> run sig(4) :: else fi;
+		if :: S4 -> run sig(4, S4) :: else fi;
 #endif
 	}
 }

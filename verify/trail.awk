@@ -12,15 +12,17 @@ function owner(w,   s) {
 }
 
 /^Starting sig with pid/ { sigpid[$5] = 1 }
+/signal to T[0-9]/ { sub(/^ */, ""); print "                    " $0; next }
 /^ *[0-9]+:\tproc/ {
 	step = $1; pid = $3
 	match($0, /\.pml:[0-9]+/); where = substr($0, RSTART + 5, RLENGTH - 5)
 	match($0, /\[.*\]$/); stmt = substr($0, RSTART, RLENGTH)
 	who = (pid in sigpid) ? "signal" : (pid >= 2 ? "T" (pid - 1) : "")
 	if (who == "") next
-	if (stmt ~ /\[(ncs|i_|o|nword|first) = 0\]|\[i_ =|assert/) next  # bookkeeping; a failing assert is shown below
+	if (stmt ~ /\[(ncs|i_|o|nword|first|signalled) = 0\]|\[i_ =|assert/) next  # bookkeeping; a failing assert is shown below
 	if (stmt ~ /(word|wl|list\[|nw|wake\[|infutex\[|pending\[|hreq)[^=]*=[^=]/ ||
-	    stmt ~ /o = word|ret = [12]|first = / || stmt ~ /wl==0|infutex\[me\]==0|list\[0\]==me/) {
+	    stmt ~ /o = word|ret = [12]|first = |signalled = |asleep = \(/ ||
+	    stmt ~ /wl==0|infutex\[me\]!=1|list\[0\]==me/) {
 		line = sprintf("%5s %-6s l.%-4s %s", step, who, where, stmt)
 		print line
 	}
