@@ -11,7 +11,7 @@ verify: verify/kmutex.pml verify/check.sh verify/trail.awk
 	@$(VERIFY_CHECK) 3t-spin2 pass safety -DSPIN=2
 	@PANFLAGS=-DCOLLAPSE $(VERIFY_CHECK) 3t-timed pass safety -DM3=TIMED -DS1=1
 	@$(VERIFY_CHECK) 3t-live pass live
-	@$(VERIFY_CHECK) 3t-handler pass safety -DM1=INTR -DS1=2
+	@PANFLAGS=-DCOLLAPSE $(VERIFY_CHECK) 3t-handler pass safety -DM1=INTR -DS1=2
 	@$(VERIFY_CHECK) 3t-mainline-unlock pass safety -DMAINLINE_UNLOCK
 	@PANFLAGS=-DCOLLAPSE PANRUN=-w26 MEMLIM=3000 $(VERIFY_CHECK) 4t pass safety -DNT=4 -DR1=1 -DSPIN=0 -DM2=PLAIN -DS2=0
 	@echo "== verify: variants with known bugs (must fail with a counterexample)"
