@@ -297,8 +297,8 @@ int kmutex__trylock_slow(struct kmutex *lock)
  * owner may be preempted, and then every round spent spinning is lost.  A spin that fails
  * shrinks the average, so a mutex held across sleeps soon stops being spun on.
  */
-#define SPIN_MIN 128u
-#define SPIN_MAX 4096u
+#define SPIN_MIN 64u   /* ~3 us: a pause costs ~45 ns on the 2-core EPYC VM we measure on */
+#define SPIN_MAX 1024u /* ~46 us: several sleep/wake round trips; spinning longer never pays */
 
 static uint32_t spin_budget(const struct kmutex *lock)
 {
