@@ -47,7 +47,6 @@ void bench_sleep_ns(uint64_t ns);
 uint64_t bench_work(uint64_t iters);
 void bench_calibrate(void);
 uint64_t bench_ns_to_iters(uint64_t ns);
-void bench_cpu_relax(void);
 int bench_ncpus(void);
 /* Aborts with a one-line message: the benchmark cannot go on. */
 void bench_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h" /* kmx_cpu_relax(): the same pause the kmutex spin uses */
 #include "bench.h"
 #include "kmutex.h"
 
@@ -126,7 +127,7 @@ static inline void ttas_acquire(uint32_t *word)
 			return;
 		/* RELAXED: only a hint that the exchange may now succeed. */
 		while (__atomic_load_n(word, __ATOMIC_RELAXED))
-			bench_cpu_relax();
+			kmx_cpu_relax();
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h" /* kmx_cpu_relax(): the same pause the kmutex spin uses */
 #include "bench.h"
 
 struct tm_shared {
@@ -33,7 +34,7 @@ struct tm_thread {
 static void relax_loops(unsigned long n)
 {
 	for (unsigned long i = 0; i < n; i++)
-		bench_cpu_relax();
+		kmx_cpu_relax();
 }
 
 static void pin(const struct tm_shared *sh, int index)

@@ -46,17 +46,6 @@ void bench_sleep_ns(uint64_t ns)
 		;
 }
 
-void bench_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield" ::: "memory");
-#else
-	__asm__ volatile("" ::: "memory");
-#endif
-}
-
 /* A dependent multiply chain: steady speed, no memory traffic, and not removable because
  * the result is returned and the callers keep it. */
 uint64_t bench_work(uint64_t iters)
