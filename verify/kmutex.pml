@@ -33,7 +33,7 @@
  *                     wait_lock (kmutex.c orders them the other way, see wait_for_lock()).
  *                     Must fail: a waiter leaves a lock handed to it with PICKUP.
  *   BUG_SIGNAL_LEAK   a futex EINTR sets the per-thread pending flag, as before the 17:05 review
- *                     fix (notes/lead-changes.md; Tests/regression/signal_no_leak.c), instead
+ *                     fix (Tests/regression/signal_no_leak.c), instead
  *                     of the wait-local `signalled`.  Must fail (with -DM1=INTR -DS1=2): a later
  *                     lock call of the thread fails with -EINTR though no signal came near it.
  *   MAINLINE_UNLOCK   the kernel's unlock order (release the word, then take wait_lock and
@@ -625,7 +625,7 @@ inline unlock()
 #else
 /*
  * MAINLINE_UNLOCK: the kernel's __mutex_unlock_slowpath(), which kmutex.c left on purpose
- * (notes/lead-changes.md, 16:25): release the word first unless HANDOFF (M:release as it was),
+ * (see kmutex__unlock_slow()): release the word first unless HANDOFF (M:release as it was),
  * then take wait_lock, mark the head's wakeup, and hand over if HANDOFF was set.  The wakeup
  * itself is kmutex's (mark_wakeup / wake_marked).  Checked to show that both orders keep the
  * properties; the C code follows the other one.
