@@ -32,10 +32,16 @@ static void task_release(void *arg)
 	pthread_mutex_unlock(&pool_lock);
 }
 
+/* fork() while another thread holds pool_lock must not leave the child's copy held. */
+static void pool_lock_before_fork(void) { pthread_mutex_lock(&pool_lock); }
+static void pool_unlock_after_fork(void) { pthread_mutex_unlock(&pool_lock); }
+
 static void exit_key_create(void)
 {
 	if (pthread_key_create(&exit_key, task_release) != 0)
 		kmx_fatal("cannot create the thread-exit key for kmutex descriptors");
+	if (pthread_atfork(pool_lock_before_fork, pool_unlock_after_fork, pool_unlock_after_fork) != 0)
+		kmx_fatal("cannot register the fork handlers for kmutex descriptors");
 }
 
 struct kmutex_task *kmutex__task_create(void)
