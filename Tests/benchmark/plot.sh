@@ -90,7 +90,7 @@ cs_title() { if [ "$1" = 0 ]; then echo "empty"; elif [ "$1" -lt 1000 ]; then ec
 		# bars of one thread side by side around its x, 80% of the slot filled
 		width=$(awk -v n="$nlocks" 'BEGIN { printf "%.4f", 0.8 / n }')
 		echo "set xlabel 'thread'; set ylabel 'acquisitions / mean'; set yrange [0:*]"
-		echo "set xrange [-0.5:$nthreads - 0.5]; set xtics 1"
+		echo "set xrange [-0.5:$nthreads - 0.5]; set xtics 1; set format x '%g'"
 		echo "set boxwidth $width; set style fill solid 0.8 border -1"
 		plot="plot 1 with lines lc rgb 'black' dt 3 notitle, "
 		c=2
