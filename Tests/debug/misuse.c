@@ -10,6 +10,8 @@
  * destroyed mutexes that the release fast path cannot see.
  */
 #include "kmutex.h"
+#include "owner.h"
+#include "wait_list.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -245,7 +247,52 @@ static void case_null_deadline(void)
 	(void)kmutex_lock_timeout(&victim, NULL);
 }
 
+/* Owner words the protocol never produces: flags of a handoff on a free lock, or an unlock by
+ * the thread a handoff named before it picked the lock up. */
+static void case_handoff_on_free_lock(void)
+{
+	kmutex_init(&victim);
+	__atomic_store_n(&victim.owner, KMX_FLAG_HANDOFF, __ATOMIC_RELAXED);
+	report_tid();
+	kmutex_lock(&victim);
+}
+
+static void case_unlock_before_pickup(void)
+{
+	kmutex_init(&victim);
+	__atomic_store_n(&victim.owner, (uintptr_t)kmutex__self() | KMX_FLAG_PICKUP, __ATOMIC_RELAXED);
+	report_tid();
+	kmutex_unlock(&victim);
+}
+
 #ifdef KMUTEX_DEBUG
+/* The debug build checks the wait list whenever it takes wait_lock. */
+static struct kmutex_waiter fake_head, fake_stray;
+static struct kmutex_task *const fake_task = (struct kmutex_task *)(uintptr_t)0x1000;
+
+static void case_corrupted_wait_list(void)
+{
+	kmutex_init(&victim);
+	kmutex_lock(&victim);
+	fake_head = (struct kmutex_waiter){ .next = NULL, .prev = &fake_stray, .task = fake_task };
+	victim.wait_head = victim.wait_tail = &fake_head;
+	__atomic_fetch_or(&victim.owner, KMX_FLAG_WAITERS, __ATOMIC_RELAXED);
+	report_tid();
+	kmutex_unlock(&victim); /* waiters: takes wait_lock, which checks the list */
+}
+
+static void case_handed_to_non_head(void)
+{
+	kmutex_init_flags(&victim, KMUTEX_NO_SPIN);
+	fake_head = (struct kmutex_waiter){ .next = NULL, .prev = NULL, .task = fake_task };
+	victim.wait_head = victim.wait_tail = &fake_head;
+	/* handed (PICKUP) to a thread that is not the head waiter */
+	__atomic_store_n(&victim.owner, (uintptr_t)fake_task * 2 | KMX_FLAG_PICKUP | KMX_FLAG_WAITERS,
+			 __ATOMIC_RELAXED);
+	report_tid();
+	kmutex_lock(&victim); /* owned by another: queues, taking wait_lock, which checks */
+}
+
 /* Only the debug build sees these: the release fast path takes a zeroed word without looking. */
 static void case_uninitialized(void)
 {
@@ -369,7 +416,11 @@ MISUSE_CASE(corrupted, "use of an uninitialized or corrupted mutex")
 MISUSE_CASE(corrupted_trylock, "use of an uninitialized or corrupted mutex")
 MISUSE_CASE(unknown_flag, "kmutex_init_flags: unknown flag")
 MISUSE_CASE(null_deadline, "kmutex_lock_timeout: NULL deadline")
+MISUSE_CASE(handoff_on_free_lock, "corrupted mutex: handoff flags on a free lock")
+MISUSE_CASE(unlock_before_pickup, "corrupted mutex: unlock of a lock not yet picked up")
 #ifdef KMUTEX_DEBUG
+MISUSE_CASE(corrupted_wait_list, "corrupted mutex: wait list links broken")
+MISUSE_CASE(handed_to_non_head, "corrupted mutex: handed to a thread that is not the head waiter")
 MISUSE_CASE(uninitialized, "use of an uninitialized or corrupted mutex")
 MISUSE_CASE(uninitialized_trylock, "use of an uninitialized or corrupted mutex")
 MISUSE_CASE(destroyed_lock, "use of a destroyed mutex")
@@ -434,7 +485,11 @@ int main(void)
 	RUN(test_corrupted_trylock);
 	RUN(test_unknown_flag);
 	RUN(test_null_deadline);
+	RUN(test_handoff_on_free_lock);
+	RUN(test_unlock_before_pickup);
 #ifdef KMUTEX_DEBUG
+	RUN(test_corrupted_wait_list);
+	RUN(test_handed_to_non_head);
 	RUN(test_uninitialized);
 	RUN(test_uninitialized_trylock);
 	RUN(test_destroyed_lock);
