@@ -437,19 +437,27 @@ static void *store_buffering(void *p)
 	return NULL;
 }
 
-static long run_store_buffering(enum fence_kind fence)
+/* Run both sides of a litmus test to the end; the caller reads lt->r and frees lt. */
+static struct litmus *run_litmus(void *(*side_fn)(void *), enum fence_kind fence)
 {
 	struct litmus *lt = calloc(1, sizeof(*lt));
 	struct litmus_arg args[2] = { { lt, 0 }, { lt, 1 } };
 	pthread_t tid[2];
-	long both_missed = 0;
 
 	CHECK(lt != NULL, "out of memory");
 	lt->fence = fence;
 	for (int s = 0; s < 2; s++)
-		CHECK(pthread_create(&tid[s], NULL, store_buffering, &args[s]) == 0, "pthread_create");
+		CHECK(pthread_create(&tid[s], NULL, side_fn, &args[s]) == 0, "pthread_create");
 	for (int s = 0; s < 2; s++)
 		pthread_join(tid[s], NULL);
+	return lt;
+}
+
+static long run_store_buffering(enum fence_kind fence)
+{
+	struct litmus *lt = run_litmus(store_buffering, fence);
+	long both_missed = 0;
+
 	for (unsigned i = 1; i < LITMUS_ROUNDS; i++)
 		both_missed += lt->r[0][i] == 0 && lt->r[1][i] == 0;
 	free(lt);
@@ -490,17 +498,9 @@ static void *message_passing(void *p)
 
 static long run_message_passing(enum fence_kind fence)
 {
-	struct litmus *lt = calloc(1, sizeof(*lt));
-	struct litmus_arg args[2] = { { lt, 0 }, { lt, 1 } };
-	pthread_t tid[2];
+	struct litmus *lt = run_litmus(message_passing, fence);
 	long stale = 0;
 
-	CHECK(lt != NULL, "out of memory");
-	lt->fence = fence;
-	for (int s = 0; s < 2; s++)
-		CHECK(pthread_create(&tid[s], NULL, message_passing, &args[s]) == 0, "pthread_create");
-	for (int s = 0; s < 2; s++)
-		pthread_join(tid[s], NULL);
 	for (unsigned i = 1; i < LITMUS_ROUNDS; i++)
 		stale += lt->r[1][i];
 	free(lt);
