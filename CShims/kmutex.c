@@ -18,8 +18,9 @@
  *  3. Sleeping.  The thread queues a waiter node at the tail of the wait list, sets WAITERS,
  *     and sleeps on its own futex word.  Unlock releases the lock (under wait_lock, see
  *     kmutex__unlock_slow) and wakes the head waiter, who must compete for the lock again: a
- *     spinner or a fresh arrival may take it first ("lock stealing").  Stealing is what makes the mutex fast, since the lock never
- *     sits idle waiting for a sleeper to get a CPU, and it is also what can starve a waiter.
+ *     spinner or a fresh arrival may take it first ("lock stealing").  Stealing is what makes
+ *     the mutex fast, since the lock never sits idle waiting for a sleeper to get a CPU, and
+ *     it is also what can starve a waiter.
  *
  * Handoff is the answer to starvation ("locking/mutex: Add lock handoff to avoid starvation",
  * v4.10, and its fixes in v4.11 and 2021).  When the head waiter wakes and fails to get the
