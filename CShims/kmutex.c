@@ -62,6 +62,7 @@
 
 static void check_initialized(const struct kmutex *lock)
 {
+	/* RELAXED: magic is written at init and destroy, which the user orders with every use. */
 	uint32_t magic = kmx_load(&lock->magic, KMX_RELAXED);
 
 	if (kmx_unlikely(magic != KMUTEX__MAGIC))
@@ -75,7 +76,7 @@ static void check_initialized(const struct kmutex *lock)
 static void check_wait_list(const struct kmutex *lock)
 {
 	const struct kmutex_waiter *waiter, *prev = NULL;
-	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
+	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED); /* under wait_lock: a snapshot */
 
 	for (waiter = lock->wait_head; waiter; prev = waiter, waiter = waiter->next)
 		if (waiter->prev != prev)
@@ -123,6 +124,8 @@ void kmutex_destroy(struct kmutex *lock)
 	uintptr_t owner;
 
 	check_initialized(lock);
+	/* RELAXED snapshots: destroy is legal only when nothing races with it; these only catch
+	 * the misuse of a mutex still in use. */
 	owner = kmx_load(&lock->owner, KMX_RELAXED);
 	if (kmx_owner_task(owner))
 		kmx_misuse("destroy of a locked mutex", lock);
@@ -147,6 +150,7 @@ void kmutex_destroy(struct kmutex *lock)
 static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_task *self,
 					  bool handoff)
 {
+	/* RELAXED: only a guess for the cmpxchg below, which checks it. */
 	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
 
 	for (;;) { /* loops only when a flag changed under us */
@@ -225,7 +229,7 @@ static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
 
 static struct kmutex_task *trylock_v410(struct kmutex *lock, struct kmutex_task *self, bool handoff)
 {
-	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
+	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED); /* checked by the cmpxchg */
 
 	for (;;) {
 		uintptr_t flags = kmx_owner_flags(owner);
@@ -264,7 +268,7 @@ static bool waiter_is_first_after_wake(struct kmutex *lock, struct kmutex_waiter
 {
 	if (!first && kmx_waiter_is_first(lock, waiter)) {
 		first = true;
-		if (!(lock->options & KMUTEX_NO_HANDOFF))
+		if (!(lock->options & KMUTEX_NO_HANDOFF)) /* RELAXED, as v4.10's __mutex_set_flag */
 			kmx_fetch_or(&lock->owner, KMX_FLAG_HANDOFF, KMX_RELAXED);
 	}
 	return first;
@@ -551,6 +555,7 @@ static void check_unlock(const struct kmutex *lock, uintptr_t owner, const struc
  */
 static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task *self)
 {
+	/* RELAXED: we own the word's task part; the cmpxchg checks the flags. */
 	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
 
 	for (;;) {
@@ -573,7 +578,7 @@ static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task 
 static void release_or_hand_over(struct kmutex *lock, const struct kmutex_task *self,
 				 struct kmutex_task *next)
 {
-	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED), word;
+	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED), word; /* checked by the cmpxchg */
 
 	do {
 		check_unlock(lock, owner, self);
