@@ -1,6 +1,5 @@
 import Foundation
 import KernelMutex
-import Synchronization
 
 /// State that the tests mutate only while holding the mutex under test; the tests' assertions
 /// are what check that the mutex really made those accesses exclusive.
@@ -15,17 +14,44 @@ final class Guarded<Value>: @unchecked Sendable {
 }
 
 /// Runs `body(index)` on `count` new threads (real threads, not a pool capped at the core
-/// count) and returns when all have finished.
-func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+/// count), returns when all have finished, and returns what each returned, by index.
+///
+/// Each thread writes only its own slot, and the slots are read after the join, so no lock is
+/// needed.  None should be: Synchronization.Mutex's fast path is an atomic in the uninstrumented
+/// standard library, invisible to ThreadSanitizer, which then reports the data it protects as
+/// racing.  The DispatchSemaphore join is seen (TSan intercepts dispatch semaphores).
+@discardableResult
+func runThreads<Result: Sendable>(
+    _ count: Int, _ body: @escaping @Sendable (Int) -> Result
+) -> [Result] {
+    let results = ThreadResults<Result>(count: count)
     let finished = DispatchSemaphore(value: 0)
     for index in 0..<count {
         Thread {
-            body(index)
+            results.slots[index] = body(index)
             finished.signal()
         }.start()
     }
     for _ in 0..<count {
         finished.wait()
+    }
+    return results.slots.map { $0! }
+}
+
+/// One slot per thread for runThreads.
+private final class ThreadResults<Result>: @unchecked Sendable {
+    // @unchecked: thread `index` writes only slots[index], before signalling the join; the
+    // caller reads the slots only after the join.
+    let slots: UnsafeMutableBufferPointer<Result?>
+
+    init(count: Int) {
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil)
+    }
+
+    deinit {
+        slots.deinitialize()
+        slots.deallocate()
     }
 }
 
