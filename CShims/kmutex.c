@@ -325,21 +325,38 @@ static void spin_feedback(struct kmutex *lock, bool acquired, uint32_t rounds)
 }
 
 /*
+ * The part of the kernel's owner_on_cpu() that user space can see: a lock handed to a waiter
+ * that has not picked it up yet (PICKUP).  That waiter was woken by the handoff, or is about
+ * to be, and needs the scheduler to run it before the lock is used again: a wakeup latency,
+ * the wait spinning exists to avoid.  Mainline's spinners stop there too, since a task that is
+ * being woken is not on a CPU.  (We cannot look at the owner's descriptor instead: the owner
+ * word is read relaxed, so nothing orders the descriptor's initialization before our read.)
+ */
+static bool handoff_pending(uintptr_t word)
+{
+	return word & KMX_FLAG_PICKUP;
+}
+
+/*
  * M:spin_on_owner.  Poll while the owner word still names `owner`.  true: it changed (try
- * again); false: the budget is spent.  Mainline also stops a waiter that is no longer first:
- * that guards ww_mutex, whose list is ordered by stamp; ours is strict FIFO, so the head
- * stays the head until it leaves.
+ * again); false: the budget is spent, or the lock waits for a woken waiter to pick it up.
+ * Mainline also stops a waiter that is no longer first: that guards ww_mutex, whose list is
+ * ordered by stamp; ours is strict FIFO, so the head stays the head until it leaves.
  */
 static bool spin_on_owner(struct kmutex *lock, struct kmutex_task *owner, uint32_t *budget)
 {
-	/* RELAXED polling: the trylock that follows a change does the ACQUIRE. */
-	while (kmx_owner_task(kmx_load(&lock->owner, KMX_RELAXED)) == owner) {
-		if (*budget == 0)
+	for (;;) {
+		/* RELAXED polling: the trylock that follows a change does the ACQUIRE. */
+		uintptr_t word = kmx_load(&lock->owner, KMX_RELAXED);
+
+		if (kmx_owner_task(word) != owner)
+			return true;
+		if (*budget == 0 || handoff_pending(word))
 			return false;
+		KMX_TEST_POINT(KMUTEX_TP_SPIN_ON_OWNER, lock);
 		(*budget)--;
 		kmx_cpu_relax();
 	}
-	return true;
 }
 
 /*
@@ -351,8 +368,11 @@ static bool spin_on_owner(struct kmutex *lock, struct kmutex_task *owner, uint32
  *    since the head set HANDOFF just before (waiter_trylock_or_handoff) and nothing but a
  *    handoff to the head clears it while the head is on the list.
  *  - Mainline first checks that the owner is running (mutex_can_spin_on_owner()) before it
- *    joins the OSQ; we cannot see that, and every contender joins: the budget is what shrinks
- *    after failed spins (spin_feedback()), so hopeless spinning soon becomes short.
+ *    joins the OSQ.  We see only a lock handed to a waiter not yet running
+ *    (handoff_pending()); an owner that is preempted or asleep elsewhere looks running, so
+ *    the budget is what shrinks after failed spins (spin_feedback()), and hopeless spinning
+ *    soon becomes short.  (The model, M:spin_on_owner, lets a spinner give up at any point,
+ *    which covers both early stops.)
  */
 static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 			    struct kmutex_waiter *waiter)
@@ -361,6 +381,11 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 	bool acquired = false;
 
 	if (lock->options & KMUTEX_NO_SPIN)
+		return false;
+	/* A lock is handed only to the head waiter, so a PICKUP the head sees is its own (its
+	 * trylock below takes it); anyone else waits for the head.  RELAXED: a hint, the
+	 * trylocks read the word again. */
+	if (!waiter && handoff_pending(kmx_load(&lock->owner, KMX_RELAXED)))
 		return false;
 	budget = initial = spin_budget(lock);
 	if (!waiter && !kmx_osq_lock(&lock->osq_tail, &self->osq, &budget)) {
@@ -486,6 +511,7 @@ static int wait_for_lock(struct kmutex *lock, struct kmutex_task *self, struct k
 		unlock_wait_list(lock);
 		KMX_TEST_POINT(KMUTEX_TP_WAITER_SLEEP, lock);
 		signalled = sleep_on_wake_word(self, mode, deadline);
+		KMX_TEST_POINT(KMUTEX_TP_WAITER_WOKEN, lock);
 
 		first = waiter_is_first_after_wake(lock, waiter, first);
 		if (!waiter_trylock_or_handoff(lock, self, first) ||

@@ -12,12 +12,16 @@
 enum kmutex_test_point {
 	/* A waiter dropped wait_lock and is about to sleep on its futex word. */
 	KMUTEX_TP_WAITER_SLEEP,
+	/* A waiter returned from its futex sleep and has not looked at the lock yet. */
+	KMUTEX_TP_WAITER_WOKEN,
 	/* A waiter woke, recomputed `first`, and its trylock-or-handoff and spin failed; it is
 	 * about to retake wait_lock. */
 	KMUTEX_TP_WAITER_RETRY,
 	/* An unlock with waiters has released (or handed over) the owner word and still holds
 	 * wait_lock: its last access to the mutex is still to come. */
 	KMUTEX_TP_UNLOCK_RELEASED,
+	/* A spinner is about to poll the owner word once more: the same owner, no PICKUP. */
+	KMUTEX_TP_SPIN_ON_OWNER,
 };
 
 #ifdef KMUTEX_TEST_HOOKS

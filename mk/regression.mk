@@ -3,22 +3,25 @@
 # see the bug.  free_after_unlock runs with AddressSanitizer (the library sources built in).
 REGRESSION_DIR := $(BUILD)/regression
 
-$(REGRESSION_DIR)/%: Tests/regression/%.c $(BUILD)/hooks/libkmutex.a
+REGRESSION_HDRS := $(wildcard Tests/regression/*.h)
+
+$(REGRESSION_DIR)/%: Tests/regression/%.c $(REGRESSION_HDRS) $(BUILD)/hooks/libkmutex.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -O1 -DKMUTEX_TEST_HOOKS $< $(BUILD)/hooks/libkmutex.a -lpthread -o $@
 
-$(REGRESSION_DIR)/v410/%: Tests/regression/%.c $(BUILD)/v410/libkmutex.a
+$(REGRESSION_DIR)/v410/%: Tests/regression/%.c $(REGRESSION_HDRS) $(BUILD)/v410/libkmutex.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -O1 -DKMUTEX_TEST_HOOKS $< $(BUILD)/v410/libkmutex.a -lpthread -o $@
 
-$(REGRESSION_DIR)/asan/%: Tests/regression/%.c $(KMUTEX_SRCS) $(KMUTEX_HDRS)
+$(REGRESSION_DIR)/asan/%: Tests/regression/%.c $(REGRESSION_HDRS) $(KMUTEX_SRCS) $(KMUTEX_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -O1 -DKMUTEX_TEST_HOOKS -fsanitize=address,undefined -fno-omit-frame-pointer \
 		$< $(KMUTEX_SRCS) -lpthread -o $@
 
 .PHONY: test-regression
 test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_abort \
-		 $(REGRESSION_DIR)/asan/free_after_unlock $(REGRESSION_DIR)/signal_no_leak
+		 $(REGRESSION_DIR)/asan/free_after_unlock $(REGRESSION_DIR)/signal_no_leak \
+		 $(REGRESSION_DIR)/spin_on_handed_lock
 	@echo "== regression: handoff abort interleaving (mainline rules: must pass)"
 	$(REGRESSION_DIR)/handoff_abort
 	@echo "== regression: same interleaving against the v4.10 rule (must fail: lock handed to nobody)"
@@ -31,5 +34,7 @@ test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_
 	$(REGRESSION_DIR)/asan/free_after_unlock
 	@echo "== regression: a signal interrupts only the wait it lands in"
 	$(REGRESSION_DIR)/signal_no_leak
+	@echo "== regression: no spinning on a lock handed to a waiter not yet running"
+	$(REGRESSION_DIR)/spin_on_handed_lock
 
 TESTS += test-regression

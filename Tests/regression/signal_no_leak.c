@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "kmutex.h"
+#include "in_futex.h"
 #include "test_hooks.h"
 
 static struct kmutex lock;
@@ -40,17 +41,7 @@ static void hook(enum kmutex_test_point point, struct kmutex *l)
 /* W is blocked in the futex syscall (after the sleep point nothing else can block it). */
 static int w_in_futex(void)
 {
-	char path[64], line[64] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/syscall", __atomic_load_n(&w_tid, __ATOMIC_ACQUIRE));
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(line, sizeof(line), f))
-		line[0] = 0;
-	fclose(f);
-	return strncmp(line, "202 ", 4) == 0; /* SYS_futex on x86_64 */
+	return thread_in_futex(__atomic_load_n(&w_tid, __ATOMIC_ACQUIRE));
 }
 
 static void *w_main(void *arg)
