@@ -43,8 +43,10 @@
  */
 #include "kmutex.h"
 
+#include <sched.h>
 #include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atomic.h"
 #include "debug.h"
@@ -360,6 +362,27 @@ static bool spin_on_owner(struct kmutex *lock, struct kmutex_task *owner, uint32
 }
 
 /*
+ * How many threads may queue on an OSQ: one per CPU but the owner's, the bound the kernel's
+ * per-CPU nodes give it (kmx_osq_full()).  The CPUs are those the first thread to spin may
+ * run on (its affinity mask).
+ */
+static uint32_t max_osq_spinners(void)
+{
+	static uint32_t cached; /* 0 until computed; RELAXED: every thread computes the same */
+	uint32_t max = kmx_load(&cached, KMX_RELAXED);
+
+	if (kmx_unlikely(!max)) {
+		cpu_set_t cpus;
+		int ncpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
+									   : (int)sysconf(_SC_NPROCESSORS_ONLN);
+
+		max = ncpus > 2 ? (uint32_t)ncpus - 1 : 1;
+		kmx_store(&cached, max, KMX_RELAXED);
+	}
+	return max;
+}
+
+/*
  * M:optimistic_spin.  mainline's mutex_optimistic_spin(): a non-waiter (waiter == NULL) spins
  * only at the head of the OSQ; the woken head waiter spins without it ("Enable optimistic
  * spinning of woken waiter", 2016), so at most two threads poll the owner word.  Each time the
@@ -373,6 +396,9 @@ static bool spin_on_owner(struct kmutex *lock, struct kmutex_task *owner, uint32
  *    the budget is what shrinks after failed spins (spin_feedback()), and hopeless spinning
  *    soon becomes short.  (The model, M:spin_on_owner, lets a spinner give up at any point,
  *    which covers both early stops.)
+ *  - Mainline's OSQ holds at most one spinner per CPU; ours would grow with the threads, and
+ *    a queued spinner without a CPU of its own only delays the owner and the OSQ head, so a
+ *    non-waiter that finds it full sleeps at once (kmx_osq_full()).
  */
 static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 			    struct kmutex_waiter *waiter)
@@ -382,12 +408,18 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 
 	if (lock->options & KMUTEX_NO_SPIN)
 		return false;
-	/* A lock is handed only to the head waiter, so a PICKUP the head sees is its own (its
-	 * trylock below takes it); anyone else waits for the head.  RELAXED: a hint, the
-	 * trylocks read the word again. */
-	if (!waiter && handoff_pending(kmx_load(&lock->owner, KMX_RELAXED)))
+	/*
+	 * A non-waiter does not spin on a lock handed over and not yet picked up, nor join an
+	 * OSQ that already has a spinner for every CPU but the owner's.  (A lock is handed only
+	 * to the head waiter, so a PICKUP the head sees is its own: its trylock below takes it.)
+	 * RELAXED: a hint, the trylocks read the word again.
+	 */
+	if (!waiter && (handoff_pending(kmx_load(&lock->owner, KMX_RELAXED)) ||
+			kmx_osq_full(&lock->osq_tail, max_osq_spinners())))
 		return false;
 	budget = initial = spin_budget(lock);
+	if (!waiter)
+		KMX_TEST_POINT(KMUTEX_TP_OSQ_JOIN, lock);
 	if (!waiter && !kmx_osq_lock(&lock->osq_tail, &self->osq, &budget)) {
 		spin_feedback(lock, false, initial);
 		return false;

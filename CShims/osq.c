@@ -86,6 +86,29 @@ static bool osq_unqueue(struct kmutex_osq_node **tail, struct kmutex_osq_node *n
 	return false;
 }
 
+/*
+ * Would a node queued now have max_spinners or more nodes ahead of it?  The kernel's queue is
+ * bounded by its per-CPU nodes: a task spins only on its own CPU, so at most one spinner per
+ * CPU.  Per-thread nodes have no such bound, and a spinner without a CPU of its own only
+ * takes time from the owner or the head.  Each node counts the nodes ahead of it when it
+ * queued (`ahead`); the count is only an over-estimate later, as nodes ahead leave, so the
+ * queue may look full early; it then drains, and the next arrival finds it empty.
+ */
+bool kmx_osq_full(struct kmutex_osq_node **tail, uint32_t max_spinners)
+{
+	/*
+	 * ACQUIRE pairs with the ACQ_REL exchange that queued the tail node: it orders that
+	 * thread's initialization of its descriptor before our read of it.  (Descriptors are
+	 * type-stable, task.h, so a stale tail is still readable.)
+	 */
+	struct kmutex_osq_node *last = kmx_load(tail, KMX_ACQUIRE);
+
+	if (!last)
+		return false;
+	/* One spinner at most (two CPUs): no need to fetch the tail's line.  RELAXED: a hint. */
+	return max_spinners <= 1 || kmx_load(&last->ahead, KMX_RELAXED) + 1 >= max_spinners;
+}
+
 bool kmx_osq_lock(struct kmutex_osq_node **tail, struct kmutex_osq_node *node, uint32_t *budget)
 {
 	struct kmutex_osq_node *prev;
@@ -99,6 +122,8 @@ bool kmx_osq_lock(struct kmutex_osq_node **tail, struct kmutex_osq_node *node, u
 	 * we write prev->next.
 	 */
 	prev = kmx_xchg(tail, node, KMX_ACQ_REL);
+	/* RELAXED: a hint for kmx_osq_full(); the exchange's ACQUIRE orders prev's descriptor. */
+	kmx_store(&node->ahead, prev ? kmx_load(&prev->ahead, KMX_RELAXED) + 1 : 0, KMX_RELAXED);
 	if (!prev)
 		return true;
 

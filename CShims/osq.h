@@ -13,6 +13,8 @@
 
 #include "task.h"
 
+/* Does the queue seem to hold max_spinners nodes or more already?  A hint. */
+bool kmx_osq_full(struct kmutex_osq_node **tail, uint32_t max_spinners);
 /*
  * Queue node at the tail and wait for our turn, spending *budget cpu_relax() rounds at most.
  * true: we are at the head (call kmx_osq_unlock later); false: the budget ran out and we left.

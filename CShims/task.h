@@ -20,6 +20,7 @@ struct kmutex_osq_node {
 	struct kmutex_osq_node *next; /* successor in the queue; atomic */
 	struct kmutex_osq_node *prev; /* predecessor, may be stale; atomic */
 	uint32_t locked;              /* set to 1 by the predecessor: our turn to spin on the owner */
+	uint32_t ahead;               /* spinners ahead of us when we queued (a hint); atomic */
 };
 
 /* Values of kmutex_task.wake. */

@@ -20,6 +20,8 @@ enum kmutex_test_point {
 	/* An unlock with waiters has released (or handed over) the owner word and still holds
 	 * wait_lock: its last access to the mutex is still to come. */
 	KMUTEX_TP_UNLOCK_RELEASED,
+	/* A thread that is not a waiter is about to join the OSQ. */
+	KMUTEX_TP_OSQ_JOIN,
 	/* A spinner is about to poll the owner word once more: the same owner, no PICKUP. */
 	KMUTEX_TP_SPIN_ON_OWNER,
 };
