@@ -418,11 +418,12 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 			kmx_osq_full(&lock->osq_tail, max_osq_spinners())))
 		return false;
 	budget = initial = spin_budget(lock);
-	if (!waiter)
+	if (!waiter) {
 		KMX_TEST_POINT(KMUTEX_TP_OSQ_JOIN, lock);
-	if (!waiter && !kmx_osq_lock(&lock->osq_tail, &self->osq, &budget)) {
-		spin_feedback(lock, false, initial);
-		return false;
+		if (!kmx_osq_lock(&lock->osq_tail, &self->osq, &budget)) {
+			spin_feedback(lock, false, initial);
+			return false;
+		}
 	}
 	for (;;) {
 		struct kmutex_task *owner = trylock_common(lock, self, false);
