@@ -13,24 +13,32 @@
 #include <unistd.h>
 
 /*
- * Sleep while *word == expected.  deadline: NULL, or absolute CLOCK_MONOTONIC
- * (FUTEX_WAIT_BITSET takes an absolute time, FUTEX_WAIT a relative one).
+ * Sleep while *word == expected.  deadline: NULL, or absolute, on CLOCK_REALTIME if realtime
+ * else CLOCK_MONOTONIC (FUTEX_WAIT_BITSET takes an absolute time, FUTEX_WAIT a relative one).
  * Returns 0 when woken (or spuriously), -EAGAIN if *word != expected on entry,
  * -EINTR if a signal handler ran, -ETIMEDOUT once the deadline passed.
  */
-static inline int kmx_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline)
+static inline int kmx_futex_wait_clock(uint32_t *word, uint32_t expected,
+				       const struct timespec *deadline, int realtime)
 {
 	int saved_errno = errno, err;
 	long rc;
 
 	if (deadline)
-		rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, expected, deadline,
-			     NULL, FUTEX_BITSET_MATCH_ANY);
+		rc = syscall(SYS_futex, word,
+			     FUTEX_WAIT_BITSET_PRIVATE | (realtime ? FUTEX_CLOCK_REALTIME : 0),
+			     expected, deadline, NULL, FUTEX_BITSET_MATCH_ANY);
 	else
 		rc = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 	err = rc == 0 ? 0 : -errno;
 	errno = saved_errno; /* kmutex calls never change the caller's errno */
 	return err;
+}
+
+/* The same with a CLOCK_MONOTONIC deadline (or none). */
+static inline int kmx_futex_wait(uint32_t *word, uint32_t expected, const struct timespec *deadline)
+{
+	return kmx_futex_wait_clock(word, expected, deadline, 0);
 }
 
 /* Wake up to n sleepers on word; returns how many were woken, or -errno. */

@@ -51,6 +51,8 @@
 #include "atomic.h"
 #include "debug.h"
 #include "futex.h"
+#include "kmutex_int.h"
+#include "lock_class.h"
 #include "osq.h"
 #include "owner.h"
 #include "task.h"
@@ -58,35 +60,44 @@
 #include "wait_list.h"
 #include "wait_lock.h"
 
-#define KMUTEX__MAGIC_DESTROYED 0x64656164u /* "dead" */
-
 /* ---- misuse checks --------------------------------------------------------------------- */
 
-static void check_initialized(const struct kmutex *lock)
+/*
+ * All zeros is a valid mutex, so there is no magic number to check: instead, the fields must
+ * hold values the protocol can produce.  options has a bit for a destroyed mutex and few known
+ * bits; garbage (malloc'd memory never initialized, a stray write) almost surely sets another,
+ * or puts a value in wait_lock other than its three states.
+ */
+static void check_valid(const struct kmutex *lock)
 {
-	/* RELAXED: magic is written at init and destroy, which the user orders with every use. */
-	uint32_t magic = kmx_load(&lock->magic, KMX_RELAXED);
+	/* RELAXED: options is written at init and destroy, which the user orders with every use. */
+	uint16_t options = kmx_load(&lock->options, KMX_RELAXED);
 
-	if (kmx_unlikely(magic != KMUTEX__MAGIC))
-		kmx_misuse(magic == KMUTEX__MAGIC_DESTROYED ? "use of a destroyed mutex"
-							    : "use of an uninitialized or corrupted mutex",
+	if (kmx_unlikely(options & ~KMUTEX__OPT_KNOWN))
+		kmx_misuse(options == (KMUTEX__OPT_DESTROYED | (options & KMUTEX__TYPE_MASK))
+				   ? "use of a destroyed mutex"
+				   : "use of an uninitialized or corrupted mutex",
 			   lock);
+	/* RELAXED: a snapshot; any of the three states is possible at any time. */
+	if (kmx_unlikely(kmx_load(&lock->wait_lock, KMX_RELAXED) > KMX_WL_CONTENDED))
+		kmx_misuse("use of an uninitialized or corrupted mutex", lock);
 }
 
 #ifdef KMUTEX_DEBUG
 /* Debug builds: the wait list is well formed and PICKUP names the head waiter. */
 static void check_wait_list(const struct kmutex *lock)
 {
-	const struct kmutex_waiter *waiter, *prev = NULL;
+	const struct kmutex_waiter *head = lock->wait_list, *waiter = head;
 	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED); /* under wait_lock: a snapshot */
 
-	for (waiter = lock->wait_head; waiter; prev = waiter, waiter = waiter->next)
-		if (waiter->prev != prev)
-			kmx_misuse("corrupted mutex: wait list links broken", lock);
-	if (lock->wait_tail != prev)
-		kmx_misuse("corrupted mutex: wait list tail broken", lock);
-	if ((owner & KMX_FLAG_PICKUP) &&
-	    (!lock->wait_head || lock->wait_head->task != kmx_owner_task(owner)))
+	if (head) {
+		do {
+			if (waiter->next->prev != waiter)
+				kmx_misuse("corrupted mutex: wait list links broken", lock);
+			waiter = waiter->next;
+		} while (waiter != head);
+	}
+	if ((owner & KMX_FLAG_PICKUP) && (!head || head->task != kmx_owner_task(owner)))
 		kmx_misuse("corrupted mutex: handed to a thread that is not the head waiter", lock);
 }
 #else
@@ -112,8 +123,14 @@ void kmutex_init_flags(struct kmutex *lock, unsigned flags)
 	if (flags & ~(KMUTEX_NO_HANDOFF | KMUTEX_NO_SPIN))
 		kmx_misuse("kmutex_init_flags: unknown flag", lock);
 	memset(lock, 0, sizeof(*lock));
-	lock->options = flags;
-	lock->magic = KMUTEX__MAGIC;
+	lock->options = (uint16_t)(((flags & KMUTEX_NO_HANDOFF) ? KMUTEX__OPT_NO_HANDOFF : 0) |
+				   ((flags & KMUTEX_NO_SPIN) ? KMUTEX__OPT_NO_SPIN : 0));
+}
+
+void kmutex_set_name(struct kmutex *lock, const char *name)
+{
+	check_valid(lock);
+	lock->name = name ? kmx_class_intern(name) : NULL;
 }
 
 void kmutex_init(struct kmutex *lock)
@@ -125,16 +142,16 @@ void kmutex_destroy(struct kmutex *lock)
 {
 	uintptr_t owner;
 
-	check_initialized(lock);
+	check_valid(lock);
 	/* RELAXED snapshots: destroy is legal only when nothing races with it; these only catch
 	 * the misuse of a mutex still in use. */
 	owner = kmx_load(&lock->owner, KMX_RELAXED);
 	if (kmx_owner_task(owner))
 		kmx_misuse("destroy of a locked mutex", lock);
-	if (owner || kmx_load(&lock->wait_head, KMX_RELAXED) ||
+	if (owner || kmx_load(&lock->wait_list, KMX_RELAXED) ||
 	    kmx_load(&lock->osq_tail, KMX_RELAXED) || kmx_load(&lock->wait_lock, KMX_RELAXED))
 		kmx_misuse("destroy of a mutex with waiters", lock);
-	kmx_store(&lock->magic, KMUTEX__MAGIC_DESTROYED, KMX_RELAXED);
+	kmx_store(&lock->options, lock->options | KMUTEX__OPT_DESTROYED, KMX_RELAXED);
 }
 
 /* ---- trylock: the one cmpxchg loop every acquisition goes through ---------------------- */
@@ -207,14 +224,14 @@ static bool waiter_is_first_after_wake(struct kmutex *lock, struct kmutex_waiter
 				       bool first)
 {
 	(void)first;
-	return kmx_waiter_is_first(lock, waiter);
+	return kmx_waiter_is_first(&lock->wait_list, waiter);
 }
 
 /* M:trylock_or_handoff.  After a wakeup the head asks for a handoff if it fails. */
 static struct kmutex_task *waiter_trylock_or_handoff(struct kmutex *lock, struct kmutex_task *self,
 						     bool first)
 {
-	bool handoff = first && !(lock->options & KMUTEX_NO_HANDOFF);
+	bool handoff = first && !(lock->options & KMUTEX__OPT_NO_HANDOFF);
 
 	return trylock_common(lock, self, handoff);
 }
@@ -268,9 +285,9 @@ static struct kmutex_task *waiter_trylock(struct kmutex *lock, struct kmutex_tas
 static bool waiter_is_first_after_wake(struct kmutex *lock, struct kmutex_waiter *waiter,
 				       bool first)
 {
-	if (!first && kmx_waiter_is_first(lock, waiter)) {
+	if (!first && kmx_waiter_is_first(&lock->wait_list, waiter)) {
 		first = true;
-		if (!(lock->options & KMUTEX_NO_HANDOFF)) /* RELAXED, as v4.10's __mutex_set_flag */
+		if (!(lock->options & KMUTEX__OPT_NO_HANDOFF)) /* RELAXED, as v4.10's __mutex_set_flag */
 			kmx_fetch_or(&lock->owner, KMX_FLAG_HANDOFF, KMX_RELAXED);
 	}
 	return first;
@@ -290,7 +307,7 @@ static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
 
 int kmutex__trylock_slow(struct kmutex *lock)
 {
-	check_initialized(lock);
+	check_valid(lock);
 	return trylock_common(lock, kmutex__self(), false) == NULL;
 }
 
@@ -310,7 +327,7 @@ int kmutex__trylock_slow(struct kmutex *lock)
 static uint32_t spin_budget(const struct kmutex *lock)
 {
 	/* RELAXED: spin_estimate is a hint; a lost update only changes one budget. */
-	uint32_t budget = 2 * kmx_load(&lock->spin_estimate, KMX_RELAXED) + SPIN_MIN;
+	uint32_t budget = 2u * kmx_load(&lock->spin_estimate, KMX_RELAXED) + SPIN_MIN;
 
 	return budget < SPIN_MAX ? budget : SPIN_MAX;
 }
@@ -319,11 +336,12 @@ static void spin_feedback(struct kmutex *lock, bool acquired, uint32_t rounds)
 {
 	uint32_t estimate = kmx_load(&lock->spin_estimate, KMX_RELAXED);
 
+	/* rounds <= SPIN_MAX, so the average stays below SPIN_MAX and fits in 16 bits. */
 	if (acquired)
 		estimate = estimate + rounds / 8 - estimate / 8;
 	else
 		estimate -= estimate / 4;
-	kmx_store(&lock->spin_estimate, estimate, KMX_RELAXED);
+	kmx_store(&lock->spin_estimate, (uint16_t)estimate, KMX_RELAXED);
 }
 
 /*
@@ -406,7 +424,7 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 	uint32_t budget, initial;
 	bool acquired = false;
 
-	if (lock->options & KMUTEX_NO_SPIN)
+	if (lock->options & KMUTEX__OPT_NO_SPIN)
 		return false;
 	/*
 	 * A non-waiter does not spin on a lock handed over and not yet picked up, nor join an
@@ -443,11 +461,11 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 
 /* ---- the sleeping slow path ------------------------------------------------------------ */
 
-static bool deadline_passed(const struct timespec *deadline)
+bool kmx_deadline_passed(const struct timespec *deadline, int mode)
 {
 	struct timespec now;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	clock_gettime((mode & KMUTEX__REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
 	return now.tv_sec > deadline->tv_sec ||
 	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
@@ -457,7 +475,7 @@ static bool deadline_passed(const struct timespec *deadline)
  * with a timeout ends in EINTR whenever a signal handler runs, while one without a timeout is
  * restarted by the kernel if the handler was installed with SA_RESTART (glibc's signal() does).
  */
-static const struct timespec far_future = { .tv_sec = 0x7fffffff, .tv_nsec = 0 };
+const struct timespec kmx_far_future = { .tv_sec = 0x7fffffff, .tv_nsec = 0 };
 
 /*
  * M:sleep.  Sleep until a waker or kmutex_interrupt_self() stores KMX_WAKE_UP, a signal
@@ -467,13 +485,16 @@ static const struct timespec far_future = { .tv_sec = 0x7fffffff, .tv_nsec = 0 }
  */
 static bool sleep_on_wake_word(struct kmutex_task *self, int mode, const struct timespec *deadline)
 {
-	if (!(mode & KMUTEX__TIMED))
-		deadline = (mode & KMUTEX__INTERRUPTIBLE) ? &far_future : NULL;
-	return kmx_futex_wait(&self->wake, KMX_WAKE_SLEEP, deadline) == -EINTR;
+	if (!(mode & KMUTEX__TIMED)) {
+		deadline = (mode & KMUTEX__INTERRUPTIBLE) ? &kmx_far_future : NULL;
+		mode &= ~KMUTEX__REALTIME;
+	}
+	return kmx_futex_wait_clock(&self->wake, KMX_WAKE_SLEEP, deadline,
+				    mode & KMUTEX__REALTIME) == -EINTR;
 }
 
 /* Should an interruptible wait give up?  Consumes kmutex_interrupt_self()'s pending flag. */
-static bool interrupted(int mode, bool signalled)
+bool kmx_interrupted(int mode, bool signalled)
 {
 	if (!(mode & KMUTEX__INTERRUPTIBLE))
 		return false;
@@ -489,7 +510,7 @@ static void enqueue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 	 * WAITERS and takes wait_lock (so it sees the list); one that came before left the lock
 	 * free for our trylock.
 	 */
-	if (kmx_wait_list_add_tail(lock, waiter))
+	if (kmx_wait_list_add_tail(&lock->wait_list, waiter))
 		kmx_fetch_or(&lock->owner, KMX_FLAG_WAITERS, KMX_RELAXED);
 }
 
@@ -506,20 +527,24 @@ static void dequeue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 	 * Nothing can set a flag once the list is empty: WAITERS is set under wait_lock, which
 	 * we hold, and HANDOFF only by the head, which is on the list.
 	 */
-	if (kmx_wait_list_del(lock, waiter))
+	if (kmx_wait_list_del(&lock->wait_list, waiter))
 		kmx_fetch_and(&lock->owner, ~KMX_FLAGS, KMX_RELAXED);
 }
 
 /*
- * M:wait_loop.  Called and returns with wait_lock held, our node on the list.
+ * M:wait_loop.  Returns with wait_lock held, our node on the list; called with it held, or,
+ * when `woken`, without it, as a waiter that has just returned from its sleep (a kcond waiter
+ * whose node a broadcast moved onto this list, see kmx_lock_moved_waiter()).
  * 0: we own the lock; -EINTR / -ETIMEDOUT: we gave up.
  */
 static int wait_for_lock(struct kmutex *lock, struct kmutex_task *self, struct kmutex_waiter *waiter,
-			 int mode, const struct timespec *deadline)
+			 int mode, const struct timespec *deadline, bool woken)
 {
 	bool first = false, signalled = false;
 
-	for (;;) {
+	for (;; woken = false) {
+		if (woken)
+			goto woken_up;
 		/*
 		 * The kernel's set_current_state(): from here a waker's KMX_WAKE_UP (stored under
 		 * wait_lock, so ordered with this store) or kmutex_interrupt_self() keeps the
@@ -536,14 +561,15 @@ static int wait_for_lock(struct kmutex *lock, struct kmutex_task *self, struct k
 		 */
 		if (!waiter_trylock(lock, self, first))
 			return 0;
-		if (interrupted(mode, signalled))
+		if (kmx_interrupted(mode, signalled))
 			return -EINTR;
-		if ((mode & KMUTEX__TIMED) && deadline_passed(deadline))
+		if ((mode & KMUTEX__TIMED) && kmx_deadline_passed(deadline, mode))
 			return -ETIMEDOUT;
 
 		unlock_wait_list(lock);
 		KMX_TEST_POINT(KMUTEX_TP_WAITER_SLEEP, lock);
 		signalled = sleep_on_wake_word(self, mode, deadline);
+woken_up:
 		KMX_TEST_POINT(KMUTEX_TP_WAITER_WOKEN, lock);
 
 		first = waiter_is_first_after_wake(lock, waiter, first);
@@ -565,7 +591,7 @@ int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *dead
 	struct kmutex_task *owner;
 	int ret;
 
-	check_initialized(lock);
+	check_valid(lock);
 	if ((mode & KMUTEX__TIMED) && !deadline)
 		kmx_misuse("kmutex_lock_timeout: NULL deadline", lock);
 
@@ -588,10 +614,73 @@ int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *dead
 		return 0;
 	}
 	enqueue_waiter(lock, &waiter);
-	ret = wait_for_lock(lock, self, &waiter, mode, deadline);
+	ret = wait_for_lock(lock, self, &waiter, mode, deadline, false);
 	dequeue_waiter(lock, &waiter);
 	unlock_wait_list(lock);
 	return ret;
+}
+
+/* ---- wait morphing: what kcond.c needs of the wait list --------------------------------- */
+
+/*
+ * M:kcond_morph.  Under lock's wait_lock (the caller holds its kcond's lock too): a kcond
+ * waiter's node joins the wait list as if its thread had queued itself (M:enqueue), asleep
+ * with its wake word armed; an unlock wakes it as the head like any other waiter.
+ * RELEASE on state pairs with the waiter's ACQUIRE load after its sleep: the list links are
+ * written before it can see ON_MUTEX and start using them.
+ */
+void kmx_enqueue_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
+{
+	enqueue_waiter(lock, waiter);
+	kmx_store(&waiter->state, KMX_WAITER_ON_MUTEX, KMX_RELEASE);
+}
+
+/*
+ * M:kcond_morph (end).  Setting WAITERS tells, in one RMW, whether an unlock is coming: if the
+ * owner word named an owner, its unlock comes after our RMW (coherence), fails the fast path
+ * and wakes the head.  If the mutex was free, nobody may be awake to take it, so the head is
+ * woken here as an unlock would wake it (spuriously at worst: a head already on its way).
+ */
+struct kmutex_task *kmx_wake_moved_head(struct kmutex *lock)
+{
+	/* RELAXED: as enqueue_waiter()'s; the RMW orders itself against the owner's cmpxchg. */
+	uintptr_t old = kmx_fetch_or(&lock->owner, KMX_FLAG_WAITERS, KMX_RELAXED);
+	struct kmutex_task *next;
+
+	if (kmx_owner_task(old))
+		return NULL;
+	next = kmx_wait_list_first(&lock->wait_list)->task;
+	/* RELAXED: wait_lock orders it with the waiter's arming, as in kmutex__unlock_slow(). */
+	return kmx_xchg(&next->wake, KMX_WAKE_UP, KMX_RELAXED) == KMX_WAKE_SLEEP ? next : NULL;
+}
+
+/*
+ * M:kcond_moved.  A kcond waiter found its node on lock's wait list after a sleep: it goes on
+ * as a mutex waiter that has just woken, and returns owning the lock.
+ */
+void kmx_lock_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
+{
+	(void)wait_for_lock(lock, waiter->task, waiter, 0, NULL, true); /* plain: cannot fail */
+	dequeue_waiter(lock, waiter);
+	unlock_wait_list(lock);
+}
+
+void kmx_lock_wait_list(struct kmutex *lock)
+{
+	check_valid(lock);
+	lock_wait_list(lock);
+}
+
+void kmx_unlock_wait_list(struct kmutex *lock)
+{
+	unlock_wait_list(lock);
+}
+
+/* Is the lock owned by the caller?  (For kcond's misuse check; exact for the caller.) */
+bool kmx_owned_by_self(const struct kmutex *lock)
+{
+	/* RELAXED: only the owner itself can make this true or false. */
+	return kmx_owner_task(kmx_load(&lock->owner, KMX_RELAXED)) == kmutex__self();
 }
 
 /* ---- unlock ---------------------------------------------------------------------------- */
@@ -662,12 +751,12 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	struct kmutex_waiter *head;
 	bool was_asleep;
 
-	check_initialized(lock);
+	check_valid(lock);
 	for (;;) {
 		if (release_if_no_waiters(lock, self))
 			return;
 		lock_wait_list(lock);
-		head = kmx_wait_list_first(lock);
+		head = kmx_wait_list_first(&lock->wait_list);
 		if (head)
 			break;
 		/* The last waiter left (timeout or signal) and cleared the flags: release again. */
@@ -715,7 +804,7 @@ int kmutex_test_nr_waiters(struct kmutex *lock)
 	int n = 0;
 
 	kmx_wait_lock(&lock->wait_lock);
-	for (struct kmutex_waiter *w = lock->wait_head; w; w = w->next)
+	for (struct kmutex_waiter *w = lock->wait_list; w; w = kmx_wait_list_next(&lock->wait_list, w))
 		n++;
 	kmx_wait_unlock(&lock->wait_lock);
 	return n;

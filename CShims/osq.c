@@ -2,7 +2,8 @@
  * The OSQ protocol (kernel/locking/osq_lock.c, "locking/mutex: Use MCS-style queue for
  * optimistic spinning" and its unqueue path), written for per-thread nodes.
  *
- * The tail points to the last queued node (the kernel stores cpu + 1); NULL means empty.
+ * The tail holds the last queued node's code (its task's id + 1, as the kernel stores cpu + 1);
+ * 0 means empty.
  * Enqueue swaps ourselves into the tail, links the predecessor to us, and spins on our own
  * node->locked, which the predecessor sets when it is done.  A spinner whose budget runs out
  * unqueues in three steps: A) unlink the predecessor's next pointer, B) wait for a successor
@@ -16,19 +17,20 @@
  * Step B, also used by unlock: return node's successor once it has linked itself, having
  * detached it; or, if node is the tail, move the tail back to prev and return NULL.
  */
-static struct kmutex_osq_node *osq_wait_next(struct kmutex_osq_node **tail,
+static struct kmutex_osq_node *osq_wait_next(uint32_t *tail,
 					     struct kmutex_osq_node *node,
 					     struct kmutex_osq_node *prev)
 {
 	for (;;) {
-		struct kmutex_osq_node *expected = node, *next;
+		uint32_t expected = node->code;
+		struct kmutex_osq_node *next;
 
 		/*
 		 * RELEASE: a later arrival that swaps in behind prev (acquiring the tail) writes
 		 * prev->next only after our step A cleared it.
 		 */
-		if (kmx_load(tail, KMX_RELAXED) == node &&
-		    kmx_try_cmpxchg(tail, &expected, prev, KMX_RELEASE))
+		if (kmx_load(tail, KMX_RELAXED) == expected &&
+		    kmx_try_cmpxchg(tail, &expected, prev ? prev->code : 0, KMX_RELEASE))
 			return NULL;
 
 		/*
@@ -46,7 +48,7 @@ static struct kmutex_osq_node *osq_wait_next(struct kmutex_osq_node **tail,
 }
 
 /* Steps A to C for a node whose budget ran out.  true if the turn came to us after all. */
-static bool osq_unqueue(struct kmutex_osq_node **tail, struct kmutex_osq_node *node,
+static bool osq_unqueue(uint32_t *tail, struct kmutex_osq_node *node,
 			struct kmutex_osq_node *prev)
 {
 	struct kmutex_osq_node *next;
@@ -94,14 +96,14 @@ static bool osq_unqueue(struct kmutex_osq_node **tail, struct kmutex_osq_node *n
  * queued (`ahead`); the count is only an over-estimate later, as nodes ahead leave, so the
  * queue may look full early; it then drains, and the next arrival finds it empty.
  */
-bool kmx_osq_full(struct kmutex_osq_node **tail, uint32_t max_spinners)
+bool kmx_osq_full(uint32_t *tail, uint32_t max_spinners)
 {
 	/*
 	 * ACQUIRE pairs with the ACQ_REL exchange that queued the tail node: it orders that
 	 * thread's initialization of its descriptor before our read of it.  (Descriptors are
 	 * type-stable, task.h, so a stale tail is still readable.)
 	 */
-	struct kmutex_osq_node *last = kmx_load(tail, KMX_ACQUIRE);
+	struct kmutex_osq_node *last = kmx_osq_node_of(kmx_load(tail, KMX_ACQUIRE));
 
 	if (!last)
 		return false;
@@ -109,7 +111,7 @@ bool kmx_osq_full(struct kmutex_osq_node **tail, uint32_t max_spinners)
 	return max_spinners <= 1 || kmx_load(&last->ahead, KMX_RELAXED) + 1 >= max_spinners;
 }
 
-bool kmx_osq_lock(struct kmutex_osq_node **tail, struct kmutex_osq_node *node, uint32_t *budget)
+bool kmx_osq_lock(uint32_t *tail, struct kmutex_osq_node *node, uint32_t *budget)
 {
 	struct kmutex_osq_node *prev;
 
@@ -121,7 +123,7 @@ bool kmx_osq_lock(struct kmutex_osq_node **tail, struct kmutex_osq_node *node, u
 	 * its prev and writes node->next; ACQUIRE makes prev's own initialization visible before
 	 * we write prev->next.
 	 */
-	prev = kmx_xchg(tail, node, KMX_ACQ_REL);
+	prev = kmx_osq_node_of(kmx_xchg(tail, node->code, KMX_ACQ_REL));
 	/* RELAXED: a hint for kmx_osq_full(); the exchange's ACQUIRE orders prev's descriptor. */
 	kmx_store(&node->ahead, prev ? kmx_load(&prev->ahead, KMX_RELAXED) + 1 : 0, KMX_RELAXED);
 	if (!prev)
@@ -145,15 +147,16 @@ bool kmx_osq_lock(struct kmutex_osq_node **tail, struct kmutex_osq_node *node, u
 	return true;
 }
 
-void kmx_osq_unlock(struct kmutex_osq_node **tail, struct kmutex_osq_node *node)
+void kmx_osq_unlock(uint32_t *tail, struct kmutex_osq_node *node)
 {
-	struct kmutex_osq_node *expected = node, *next;
+	uint32_t expected = node->code;
+	struct kmutex_osq_node *next;
 
 	/*
 	 * Nobody behind us: the queue is empty again.  RELAXED: the next arrival finds no
 	 * predecessor and writes nothing of ours, and the OSQ carries no data.
 	 */
-	if (kmx_try_cmpxchg(tail, &expected, NULL, KMX_RELAXED))
+	if (kmx_try_cmpxchg(tail, &expected, 0, KMX_RELAXED))
 		return;
 
 	/*

@@ -1,10 +1,11 @@
 #include "task.h"
 
 #include <pthread.h>
-#include <stdlib.h>
+#include <sys/mman.h>
 
 #include "atomic.h"
 #include "debug.h"
+#include "wait_lock.h"
 
 __thread struct kmutex_task *kmutex__current __attribute__((tls_model("initial-exec")));
 
@@ -15,8 +16,18 @@ __thread struct kmutex_task *kmutex__current __attribute__((tls_model("initial-e
  */
 static __thread uint32_t interrupt_pending __attribute__((tls_model("initial-exec")));
 
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct kmutex_task *pool_free; /* under pool_lock */
+/*
+ * Descriptors live in chunks of TASKS_PER_CHUNK, mmap'd as needed and never unmapped; a
+ * descriptor's id is its index in chunk order.  pool_lock is a wait_lock, not a pthread mutex:
+ * under libkmutex-pthread a pthread mutex here would recurse into this very function.
+ */
+#define TASKS_PER_CHUNK 256u
+#define MAX_CHUNKS      4096u /* a million descriptors: far more threads than a process has */
+
+static uint32_t pool_lock;                        /* a kmx_wait_lock word */
+static struct kmutex_task *pool_free;             /* under pool_lock */
+static uint32_t nr_tasks;                         /* ids handed out; under pool_lock */
+static struct kmutex_task *chunks[MAX_CHUNKS];    /* written under pool_lock; read atomically */
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
@@ -26,15 +37,15 @@ static void task_release(void *arg)
 	struct kmutex_task *task = arg;
 
 	kmutex__current = NULL;
-	pthread_mutex_lock(&pool_lock);
+	kmx_wait_lock(&pool_lock);
 	task->pool_next = pool_free;
 	pool_free = task;
-	pthread_mutex_unlock(&pool_lock);
+	kmx_wait_unlock(&pool_lock);
 }
 
 /* fork() while another thread holds pool_lock must not leave the child's copy held. */
-static void pool_lock_before_fork(void) { pthread_mutex_lock(&pool_lock); }
-static void pool_unlock_after_fork(void) { pthread_mutex_unlock(&pool_lock); }
+static void pool_lock_before_fork(void) { kmx_wait_lock(&pool_lock); }
+static void pool_unlock_after_fork(void) { kmx_wait_unlock(&pool_lock); }
 
 static void exit_key_create(void)
 {
@@ -44,23 +55,58 @@ static void exit_key_create(void)
 		kmx_fatal("cannot register the fork handlers for kmutex descriptors");
 }
 
+/* Under pool_lock: a descriptor never used before, with the next id. */
+static struct kmutex_task *task_new(void)
+{
+	uint32_t id = nr_tasks, chunk = id / TASKS_PER_CHUNK;
+	struct kmutex_task *task;
+
+	if (id % TASKS_PER_CHUNK == 0) {
+		void *mem;
+
+		if (chunk >= MAX_CHUNKS)
+			kmx_fatal("too many threads for kmutex descriptors");
+		mem = mmap(NULL, TASKS_PER_CHUNK * sizeof(struct kmutex_task), PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem == MAP_FAILED)
+			kmx_fatal("out of memory for kmutex thread descriptors");
+		/*
+		 * RELAXED: a reader finds an id only in an osq_tail, stored there by the thread
+		 * that owns the descriptor after this store happened before its creation
+		 * returned; the tail's ACQ_REL exchange carries that order to the reader.
+		 */
+		kmx_store(&chunks[chunk], mem, KMX_RELAXED);
+	}
+	nr_tasks = id + 1;
+	task = &chunks[chunk][id % TASKS_PER_CHUNK];
+	/* A new descriptor (mmap'd zeros): nobody else can see it yet, plain stores are fine. */
+	task->wake = KMX_WAKE_UP;
+	task->osq.code = id + 1;
+	return task;
+}
+
+struct kmutex_osq_node *kmx_osq_node_of(uint32_t code)
+{
+	uint32_t id = code - 1;
+
+	if (!code)
+		return NULL;
+	/* RELAXED: see task_new(); the caller's acquire of the tail orders the chunk store. */
+	return &kmx_load(&chunks[id / TASKS_PER_CHUNK], KMX_RELAXED)[id % TASKS_PER_CHUNK].osq;
+}
+
 struct kmutex_task *kmutex__task_create(void)
 {
 	struct kmutex_task *task;
 
 	pthread_once(&exit_key_once, exit_key_create);
-	pthread_mutex_lock(&pool_lock);
+	kmx_wait_lock(&pool_lock);
 	task = pool_free;
 	if (task)
 		pool_free = task->pool_next;
-	pthread_mutex_unlock(&pool_lock);
-	if (!task) {
-		task = aligned_alloc(_Alignof(struct kmutex_task), sizeof(*task));
-		if (!task)
-			kmx_fatal("out of memory for a kmutex thread descriptor");
-		/* A new descriptor: nobody else can see it yet, plain stores are fine. */
-		*task = (struct kmutex_task){ .wake = KMX_WAKE_UP };
-	}
+	else
+		task = task_new();
+	kmx_wait_unlock(&pool_lock);
 	/*
 	 * A recycled descriptor keeps its osq and wake fields: a stale neighbour or a late waker
 	 * may still touch them (see task.h), and each use of them initializes them first.

@@ -5,7 +5,9 @@
  * sleeps: its OSQ node and the futex word it sleeps on.
  *
  * Descriptors are type-stable: a thread's descriptor goes back to a pool when the thread exits
- * and is never freed.  A waker that stores to a waiter's word, or an OSQ neighbour that follows
+ * and is never freed.  They come from mmap'd chunks, not malloc (a malloc that takes a pthread
+ * mutex would recurse into libkmutex-pthread), and each has a small id, so that a kmutex can
+ * name its OSQ tail in 32 bits, as the kernel's OSQ names a CPU.  A waker that stores to a waiter's word, or an OSQ neighbour that follows
  * a stale pointer, therefore always touches a live descriptor; at worst it causes a spurious
  * wakeup, which every wait loop tolerates (the kernel holds a task reference for the same end).
  */
@@ -21,6 +23,7 @@ struct kmutex_osq_node {
 	struct kmutex_osq_node *prev; /* predecessor, may be stale; atomic */
 	uint32_t locked;              /* set to 1 by the predecessor: our turn to spin on the owner */
 	uint32_t ahead;               /* spinners ahead of us when we queued (a hint); atomic */
+	uint32_t code;                /* our task's id + 1: what a kmutex's osq_tail holds */
 };
 
 /* Values of kmutex_task.wake. */
@@ -31,6 +34,9 @@ struct kmutex_task {
 	uint32_t wake;                 /* futex word: KMX_WAKE_SLEEP while about to sleep */
 	struct kmutex_task *pool_next; /* free list of descriptors of exited threads */
 } __attribute__((aligned(64)));
+
+/* The OSQ node whose code (task id + 1) is `code`; NULL for 0. */
+struct kmutex_osq_node *kmx_osq_node_of(uint32_t code);
 
 /* The pending interruption of kmutex_interrupt_self(): 1 if there was one, consumed. */
 int kmx_take_interruption(void);

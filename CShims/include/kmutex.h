@@ -11,11 +11,11 @@
  *     kmutex_destroy, and is destroyed only when unlocked and without waiters;
  *   - a thread does not exit while it holds a mutex;
  *   - a mutex is not locked from a signal handler (kmutex_interrupt_self() is the one
- *     async-signal-safe call), and a zero-filled struct kmutex is not initialized: the
- *     release build notices only when the mutex is first contended.
+ *     async-signal-safe call).  A zero-filled struct kmutex is a valid unlocked mutex; one
+ *     filled with garbage is caught when first contended (the debug build: on first use).
  * Checks that cost nothing (those on the slow paths) are always on.  Compiling the caller with
  * -DKMUTEX_DEBUG and linking the debug library (`make debug`) routes every call through the
- * checked entry points: uninitialized, destroyed and corrupted mutexes are caught too.
+ * checked entry points: destroyed and corrupted mutexes are caught on every call too.
  *
  * This header compiles as C11 and as C++, and Swift imports it: fields are plain integers
  * accessed with __atomic builtins, because Swift cannot see _Atomic struct fields.
@@ -41,27 +41,52 @@ struct kmutex_osq_node; /* a spinner's node in the optimistic spin queue */
 
 /*
  * Embeddable; it must keep a fixed address while in use.  All fields are private.
+ *
+ * All zeros is a valid unlocked mutex (KMUTEX_INITIALIZER), so that a kmutex can live inside a
+ * zero-initialized object, a pthread_mutex_t among them (PTHREAD_MUTEX_INITIALIZER is all
+ * zeros, and libkmutex-pthread keeps a kmutex in place there): 40 bytes, the size of glibc's
+ * pthread_mutex_t on x86_64, with `options` at the offset of glibc's __kind, where its static
+ * initializers write the mutex type.
  */
 struct kmutex {
 	uintptr_t owner;                    /* owning task | WAITERS, HANDOFF, PICKUP; atomic */
+	struct kmutex_waiter *wait_list;    /* FIFO head (circular), written under wait_lock */
+	uint16_t options;                   /* KMUTEX__OPT_*, and a layered API's type tag */
+	uint16_t spin_estimate;             /* adaptive spin budget (a hint); relaxed atomics */
 	uint32_t wait_lock;                 /* futex word of the internal lock guarding the list */
-	uint32_t spin_estimate;             /* adaptive spin budget (a hint); relaxed atomics */
-	struct kmutex_waiter *wait_head;    /* FIFO wait list, written under wait_lock */
-	struct kmutex_waiter *wait_tail;
-	struct kmutex_osq_node *osq_tail;   /* last spinner queued, or NULL; atomic */
-	uint32_t options;                   /* KMUTEX_NO_HANDOFF | KMUTEX_NO_SPIN */
-	uint32_t magic;                     /* KMUTEX__MAGIC while initialized */
+	uint32_t osq_tail;                  /* last spinner queued, as its task's id + 1; atomic */
+	uint32_t depth;                     /* for a layered API (pthread recursion); core ignores */
+	const char *name;                   /* lock class name, or NULL: see kmutex_set_name */
 };
 
-#define KMUTEX__MAGIC 0x6b6d7478u /* "kmtx" */
+/*
+ * options: the low byte is a type tag the core ignores (libkmutex-pthread keeps the pthread
+ * mutex type there, where glibc's static initializers write it); the high byte is the core's.
+ */
+#define KMUTEX__TYPE_MASK      0x00ffu
+#define KMUTEX__OPT_NO_HANDOFF 0x0100u
+#define KMUTEX__OPT_NO_SPIN    0x0200u
+#define KMUTEX__OPT_DESTROYED  0x8000u /* kmutex_destroy ran; any later use is misuse */
+#define KMUTEX__OPT_KNOWN      (KMUTEX__TYPE_MASK | KMUTEX__OPT_NO_HANDOFF | KMUTEX__OPT_NO_SPIN)
 
-#define KMUTEX_INITIALIZER { 0, 0, 0, 0, 0, 0, 0, KMUTEX__MAGIC }
-#define DEFINE_KMUTEX(name) struct kmutex name = KMUTEX_INITIALIZER
+#ifdef __cplusplus
+#define KMUTEX_INITIALIZER { 0, 0, 0, 0, 0, 0, 0, 0 }
+#define DEFINE_KMUTEX(lockname) struct kmutex lockname = { 0, 0, 0, 0, 0, 0, 0, #lockname }
+#else
+#define KMUTEX_INITIALIZER { 0 }
+/* The lock class is named after the variable, as the kernel's DEFINE_MUTEX names its map. */
+#define DEFINE_KMUTEX(lockname) struct kmutex lockname = { .name = #lockname }
+#endif
 
 void kmutex_init(struct kmutex *lock);
 void kmutex_init_flags(struct kmutex *lock, unsigned flags);
 /* Aborts if the mutex is locked or has waiters; afterwards it must be initialized again. */
 void kmutex_destroy(struct kmutex *lock);
+/*
+ * Names the mutex's lock class (for reports).  The string is copied once per distinct name;
+ * all mutexes given the same name share one class.
+ */
+void kmutex_set_name(struct kmutex *lock, const char *name);
 
 /*
  * Interruption mirrors the kernel's signal_pending(), which stays set until a waiter sees it.
@@ -82,6 +107,7 @@ void kmutex_interrupt_self(void);
 
 #define KMUTEX__INTERRUPTIBLE 0x1
 #define KMUTEX__TIMED         0x2
+#define KMUTEX__REALTIME      0x4 /* with TIMED: the deadline is on CLOCK_REALTIME */
 
 extern __thread struct kmutex_task *kmutex__current __attribute__((tls_model("initial-exec")));
 struct kmutex_task *kmutex__task_create(void);
@@ -180,6 +206,56 @@ static inline int kmutex_is_locked(const struct kmutex *lock)
 }
 
 #undef KMUTEX__FAST
+
+/* ---- kcond: a condition variable for kmutex ------------------------------------------------ */
+
+/*
+ * Waits for a condition with a kmutex held, as pthread_cond_* do with a pthread mutex (see
+ * CShims/kcond.c for the design).  Wakeups may be spurious, so wait in a loop on the predicate;
+ * none is lost.  Every wait releases the mutex while it sleeps and returns with it held again,
+ * whatever it returns.  kcond_broadcast wakes one waiter and moves the others onto the
+ * mutex's wait list, where unlocks wake them one at a time ("wait morphing").
+ * All waiters of a kcond at one time must use the same mutex.  All zeros is a valid kcond.
+ */
+struct kcond {
+	uint32_t lock;                    /* internal lock word guarding the rest (a wait_lock) */
+	uint32_t refs;                    /* waiters that may still touch the kcond; atomic */
+	struct kmutex_waiter *waiters;    /* FIFO (circular), under lock */
+	void *mutex;                      /* the current waiters' mutex, or NULL; under lock */
+	uint32_t mutex_kind;              /* KCOND__KMUTEX or KCOND__FOREIGN; under lock */
+	uint32_t attr;                    /* for a layered API (the pthread clock); core ignores */
+};
+
+#define KCOND_INITIALIZER { 0, 0, 0, 0, 0, 0 }
+#define DEFINE_KCOND(name) struct kcond name = KCOND_INITIALIZER
+
+void kcond_init(struct kcond *c);
+/* Waits for woken waiters to stop touching the kcond; misuse if a thread still waits on it. */
+void kcond_destroy(struct kcond *c);
+void kcond_wait(struct kcond *c, struct kmutex *m);
+/* deadline: absolute CLOCK_MONOTONIC.  0, or -ETIMEDOUT (-EINVAL: tv_nsec out of range). */
+int kcond_wait_timeout(struct kcond *c, struct kmutex *m, const struct timespec *deadline);
+/* 0, or -EINTR: interrupted as kmutex_lock_interruptible is (see kmutex_interrupt_self). */
+int kcond_wait_interruptible(struct kcond *c, struct kmutex *m);
+void kcond_signal(struct kcond *c);
+void kcond_broadcast(struct kcond *c);
+
+/* Internal, for layered APIs (libkmutex-pthread): a wait on any mutex, with these modes. */
+#define KCOND__KMUTEX      1u
+#define KCOND__FOREIGN     2u
+#define KCOND__CANCELLABLE 0x100 /* a pthread cancellation point: relocks before cleanups run */
+
+/* The mutex a kcond wait releases and retakes: a kmutex (wait morphing), or any other lock. */
+struct kcond_mutex {
+	struct kmutex *kmutex;            /* or NULL, and: */
+	void *foreign;
+	void (*foreign_lock)(void *foreign);
+	void (*foreign_unlock)(void *foreign);
+};
+
+/* mode: KMUTEX__INTERRUPTIBLE, KMUTEX__TIMED (+ KMUTEX__REALTIME), KCOND__CANCELLABLE. */
+int kcond__wait(struct kcond *c, const struct kcond_mutex *m, int mode,
+		const struct timespec *deadline);
 
 #ifdef __cplusplus
 }

@@ -274,8 +274,9 @@ static void case_corrupted_wait_list(void)
 {
 	kmutex_init(&victim);
 	kmutex_lock(&victim);
-	fake_head = (struct kmutex_waiter){ .next = NULL, .prev = &fake_stray, .task = fake_task };
-	victim.wait_head = victim.wait_tail = &fake_head;
+	/* fake_head->next->prev is not fake_head */
+	fake_head = (struct kmutex_waiter){ .next = &fake_head, .prev = &fake_stray, .task = fake_task };
+	victim.wait_list = &fake_head;
 	__atomic_fetch_or(&victim.owner, KMX_FLAG_WAITERS, __ATOMIC_RELAXED);
 	report_tid();
 	kmutex_unlock(&victim); /* waiters: takes wait_lock, which checks the list */
@@ -284,8 +285,8 @@ static void case_corrupted_wait_list(void)
 static void case_handed_to_non_head(void)
 {
 	kmutex_init_flags(&victim, KMUTEX_NO_SPIN);
-	fake_head = (struct kmutex_waiter){ .next = NULL, .prev = NULL, .task = fake_task };
-	victim.wait_head = victim.wait_tail = &fake_head;
+	fake_head = (struct kmutex_waiter){ .next = &fake_head, .prev = &fake_head, .task = fake_task };
+	victim.wait_list = &fake_head;
 	/* handed (PICKUP) to a thread that is not the head waiter */
 	__atomic_store_n(&victim.owner, (uintptr_t)fake_task * 2 | KMX_FLAG_PICKUP | KMX_FLAG_WAITERS,
 			 __ATOMIC_RELAXED);
@@ -293,17 +294,27 @@ static void case_handed_to_non_head(void)
 	kmutex_lock(&victim); /* owned by another: queues, taking wait_lock, which checks */
 }
 
-/* Only the debug build sees these: the release fast path takes a zeroed word without looking. */
+/*
+ * Memory never initialized, whose owner word happens to be zero (all zeros would be a valid
+ * mutex).  Only the debug build sees these: the release fast path takes a zero owner word
+ * without looking at the rest.
+ */
+static void fill_uninitialized(void)
+{
+	memset(&victim, 0xbe, sizeof(victim));
+	victim.owner = 0;
+}
+
 static void case_uninitialized(void)
 {
-	memset(&victim, 0, sizeof(victim));
+	fill_uninitialized();
 	report_tid();
 	kmutex_lock(&victim);
 }
 
 static void case_uninitialized_trylock(void)
 {
-	memset(&victim, 0, sizeof(victim));
+	fill_uninitialized();
 	report_tid();
 	(void)kmutex_trylock(&victim);
 }

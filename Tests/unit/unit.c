@@ -9,6 +9,9 @@
 #include "kmutex.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -182,6 +185,58 @@ static void test_initializer(void)
 	kmutex_unlock(&m);
 	CHECK(kmutex_is_locked(&m) == 0);
 	kmutex_destroy(&m);
+}
+
+/*
+ * All zeros is a valid mutex (so a kmutex can live in a zeroed pthread_mutex_t): locked
+ * uncontended and contended, it behaves like an initialized one.  The layout is the one
+ * libkmutex-pthread relies on: 40 bytes, options where glibc's __kind is.
+ */
+static struct kmutex zeroed_mutex;
+
+static void *lock_zeroed_once(void *arg)
+{
+	(void)arg;
+	kmutex_lock(&zeroed_mutex);
+	kmutex_unlock(&zeroed_mutex);
+	return NULL;
+}
+
+static void test_zero_filled_is_valid(void)
+{
+	pthread_t t;
+
+	_Static_assert(sizeof(struct kmutex) == 40, "struct kmutex must fit a pthread_mutex_t");
+	_Static_assert(offsetof(struct kmutex, options) == 16, "options must sit at __kind");
+	memset(&zeroed_mutex, 0, sizeof(zeroed_mutex));
+	kmutex_lock(&zeroed_mutex);
+	pthread_create(&t, NULL, lock_zeroed_once, NULL);
+	usleep(2000); /* let it queue; either order passes */
+	kmutex_unlock(&zeroed_mutex);
+	pthread_join(t, NULL);
+	CHECK(kmutex_is_locked(&zeroed_mutex) == 0);
+	CHECK(kmutex_trylock(&zeroed_mutex) == 1);
+	kmutex_unlock(&zeroed_mutex);
+	kmutex_destroy(&zeroed_mutex);
+}
+
+/* kmutex_set_name interns: equal names share one pointer, the caller's buffer is copied. */
+static void test_set_name(void)
+{
+	struct kmutex a = KMUTEX_INITIALIZER, b = KMUTEX_INITIALIZER;
+	char buf[32];
+
+	CHECK(static_mutex.name != NULL && strcmp(static_mutex.name, "static_mutex") == 0);
+	strcpy(buf, "table lock");
+	kmutex_set_name(&a, buf);
+	strcpy(buf, "other");
+	kmutex_set_name(&b, "table lock");
+	CHECK(a.name == b.name);
+	CHECK(strcmp(a.name, "table lock") == 0);
+	kmutex_set_name(&b, buf);
+	CHECK(strcmp(b.name, "other") == 0 && a.name != b.name);
+	kmutex_set_name(&b, NULL);
+	CHECK(b.name == NULL);
 }
 
 static void test_init_and_flags(void)
@@ -883,6 +938,8 @@ int main(void)
 	check_start(600);
 	RUN(test_define_kmutex);
 	RUN(test_initializer);
+	RUN(test_zero_filled_is_valid);
+	RUN(test_set_name);
 	RUN(test_init_and_flags);
 	RUN(test_destroy_then_init);
 	RUN(test_trylock_free);

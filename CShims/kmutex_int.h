@@ -1,0 +1,36 @@
+/*
+ * What the kcond unit (kcond.c) needs of the mutex's slow path in kmutex.c: the wait list and
+ * its lock, for wait morphing, and the wait loop's helpers for deadlines and interruptions.
+ */
+#ifndef KMX_KMUTEX_INT_H
+#define KMX_KMUTEX_INT_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "kmutex.h"
+#include "wait_list.h"
+
+/* Far enough away to be never; an interruptible sleep uses it so that a handler ends it. */
+extern const struct timespec kmx_far_future;
+
+/* Has the absolute deadline passed, on the clock that mode names (KMUTEX__REALTIME)? */
+bool kmx_deadline_passed(const struct timespec *deadline, int mode);
+/* Should an interruptible wait give up?  Consumes kmutex_interrupt_self()'s pending flag. */
+bool kmx_interrupted(int mode, bool signalled);
+
+void kmx_lock_wait_list(struct kmutex *lock);
+void kmx_unlock_wait_list(struct kmutex *lock);
+/* Under the mutex's wait_lock: queue a sleeping kcond waiter's node as a mutex waiter. */
+void kmx_enqueue_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter);
+/*
+ * Under the wait_lock, after queueing moved waiters: set WAITERS, and if the mutex is free (so
+ * no unlock is coming to wake its head), wake the head.  Returns the task to futex-wake after
+ * dropping the locks, or NULL.
+ */
+struct kmutex_task *kmx_wake_moved_head(struct kmutex *lock);
+/* The moved waiter's thread, after its sleep: acquire the mutex as a woken waiter. */
+void kmx_lock_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter);
+bool kmx_owned_by_self(const struct kmutex *lock);
+
+#endif /* KMX_KMUTEX_INT_H */
