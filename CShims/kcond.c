@@ -231,10 +231,19 @@ static void enqueue_on_cond(struct kcond *c, struct kmutex_waiter *waiter, const
 	kmx_wait_unlock(&c->lock);
 }
 
-/* The futex sleep of a kcond wait: true if a signal handler ran. */
+/*
+ * The futex sleep of a kcond wait: true if a signal handler ran.  The wake word was armed
+ * (under c->lock) before we got here: kmutex_interrupt_self() from a handler that ran since
+ * then stores UP and the sleep does not start; one that ran before the arming left only its
+ * pending flag, which we look at now (the signal fence keeps the load after the arming).
+ */
 static bool sleep_once(struct kmutex_task *self, int mode, const struct timespec *deadline)
 {
 	int realtime = mode & KMUTEX__REALTIME;
+
+	kmx_signal_fence();
+	if ((mode & KMUTEX__INTERRUPTIBLE) && kmx_interruption_pending())
+		return false; /* the recheck consumes it and leaves with -EINTR */
 
 	if (!(mode & KMUTEX__TIMED)) {
 		deadline = (mode & KMUTEX__INTERRUPTIBLE) ? &kmx_far_future : NULL;

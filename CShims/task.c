@@ -139,3 +139,8 @@ int kmx_take_interruption(void)
 	/* The exchange consumes it; a handler landing right after sets it again. */
 	return kmx_xchg(&interrupt_pending, 0, KMX_RELAXED) != 0;
 }
+
+int kmx_interruption_pending(void)
+{
+	return kmx_load(&interrupt_pending, KMX_RELAXED) != 0;
+}

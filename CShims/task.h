@@ -40,5 +40,7 @@ struct kmutex_osq_node *kmx_osq_node_of(uint32_t code);
 
 /* The pending interruption of kmutex_interrupt_self(): 1 if there was one, consumed. */
 int kmx_take_interruption(void);
+/* Is one pending?  Does not consume it. */
+int kmx_interruption_pending(void);
 
 #endif /* KMX_TASK_H */

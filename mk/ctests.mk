@@ -27,6 +27,9 @@ endef
 $(eval $(call ctest_bin,unit,Tests/unit/unit.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call ctest_bin,unit-tsan,Tests/unit/unit.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
 $(eval $(call ctest_bin,unit-asan,Tests/unit/unit.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
+$(eval $(call ctest_bin,kcond,Tests/unit/kcond.c,$(BUILD)/libkmutex.a,-O2))
+$(eval $(call ctest_bin,kcond-tsan,Tests/unit/kcond.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
+$(eval $(call ctest_bin,kcond-asan,Tests/unit/kcond.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
 $(eval $(call ctest_bin,debug-release,Tests/debug/misuse.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call ctest_bin,debug-debug,Tests/debug/misuse.c,$(BUILD)/debug/libkmutex.a,-O1 -DKMUTEX_DEBUG))
 $(eval $(call ctest_bin,stress,Tests/stress/stress.c,$(BUILD)/libkmutex.a,-O2))
@@ -37,11 +40,12 @@ $(CTESTS)/unit-cxx: Tests/unit/cxx.cpp $(BUILD)/libkmutex.a $(CTEST_HDRS)
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -Wall -Wextra -Wshadow -Werror -pedantic -g -O2 -ICShims/include -o $@ $< $(BUILD)/libkmutex.a -lpthread
 
-ctests: $(addprefix $(CTESTS)/,unit unit-tsan unit-asan unit-cxx debug-release debug-debug stress stress-tsan stress-asan)
+ctests: $(addprefix $(CTESTS)/,unit unit-tsan unit-asan unit-cxx kcond kcond-tsan kcond-asan debug-release debug-debug stress stress-tsan stress-asan)
 
-test-unit: $(CTESTS)/unit $(CTESTS)/unit-cxx
+test-unit: $(CTESTS)/unit $(CTESTS)/unit-cxx $(CTESTS)/kcond
 	$(CTESTS)/unit
 	$(CTESTS)/unit-cxx
+	$(CTESTS)/kcond
 
 test-debug: $(CTESTS)/debug-release $(CTESTS)/debug-debug
 	$(CTESTS)/debug-release
@@ -52,9 +56,12 @@ test-stress: $(CTESTS)/stress
 	$(CTESTS)/stress $(CTEST_STRESS_SHORT) -o nohandoff
 	$(CTESTS)/stress $(CTEST_STRESS_SHORT) -o nospin
 
-test-sanitize: $(CTESTS)/unit-tsan $(CTESTS)/unit-asan $(CTESTS)/stress-tsan $(CTESTS)/stress-asan
+test-sanitize: $(CTESTS)/unit-tsan $(CTESTS)/unit-asan $(CTESTS)/stress-tsan $(CTESTS)/stress-asan \
+	       $(CTESTS)/kcond-tsan $(CTESTS)/kcond-asan
 	$(CTEST_TSAN_ENV) $(CTESTS)/unit-tsan
 	$(CTEST_ASAN_ENV) $(CTESTS)/unit-asan
+	$(CTEST_TSAN_ENV) $(CTESTS)/kcond-tsan
+	$(CTEST_ASAN_ENV) $(CTESTS)/kcond-asan
 	$(CTEST_TSAN_ENV) $(CTESTS)/stress-tsan $(CTEST_STRESS_SAN)
 	$(CTEST_ASAN_ENV) $(CTESTS)/stress-asan $(CTEST_STRESS_SAN)
 
