@@ -35,12 +35,14 @@ $(eval $(call ctest_bin,debug-debug,Tests/debug/misuse.c,$(BUILD)/debug/libkmute
 $(eval $(call ctest_bin,stress,Tests/stress/stress.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call ctest_bin,stress-tsan,Tests/stress/stress.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
 $(eval $(call ctest_bin,stress-asan,Tests/stress/stress.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
+$(eval $(call ctest_bin,kcond-stress,Tests/stress/kcond_stress.c,$(BUILD)/libkmutex.a,-O2))
+$(eval $(call ctest_bin,kcond-stress-tsan,Tests/stress/kcond_stress.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
 
 $(CTESTS)/unit-cxx: Tests/unit/cxx.cpp $(BUILD)/libkmutex.a $(CTEST_HDRS)
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -Wall -Wextra -Wshadow -Werror -pedantic -g -O2 -ICShims/include -o $@ $< $(BUILD)/libkmutex.a -lpthread
 
-ctests: $(addprefix $(CTESTS)/,unit unit-tsan unit-asan unit-cxx kcond kcond-tsan kcond-asan debug-release debug-debug stress stress-tsan stress-asan)
+ctests: $(addprefix $(CTESTS)/,unit unit-tsan unit-asan unit-cxx kcond kcond-tsan kcond-asan kcond-stress kcond-stress-tsan debug-release debug-debug stress stress-tsan stress-asan)
 
 test-unit: $(CTESTS)/unit $(CTESTS)/unit-cxx $(CTESTS)/kcond
 	$(CTESTS)/unit
@@ -51,17 +53,20 @@ test-debug: $(CTESTS)/debug-release $(CTESTS)/debug-debug
 	$(CTESTS)/debug-release
 	$(CTESTS)/debug-debug
 
-test-stress: $(CTESTS)/stress
+test-stress: $(CTESTS)/stress $(CTESTS)/kcond-stress
+	$(CTESTS)/kcond-stress -d 3 -p 3 -c 3
+	$(CTESTS)/kcond-stress -d 2 -p 1 -c 6
 	$(CTESTS)/stress $(CTEST_STRESS_SHORT)
 	$(CTESTS)/stress $(CTEST_STRESS_SHORT) -o nohandoff
 	$(CTESTS)/stress $(CTEST_STRESS_SHORT) -o nospin
 
 test-sanitize: $(CTESTS)/unit-tsan $(CTESTS)/unit-asan $(CTESTS)/stress-tsan $(CTESTS)/stress-asan \
-	       $(CTESTS)/kcond-tsan $(CTESTS)/kcond-asan
+	       $(CTESTS)/kcond-tsan $(CTESTS)/kcond-asan $(CTESTS)/kcond-stress-tsan
 	$(CTEST_TSAN_ENV) $(CTESTS)/unit-tsan
 	$(CTEST_ASAN_ENV) $(CTESTS)/unit-asan
 	$(CTEST_TSAN_ENV) $(CTESTS)/kcond-tsan
 	$(CTEST_ASAN_ENV) $(CTESTS)/kcond-asan
+	$(CTEST_TSAN_ENV) $(CTESTS)/kcond-stress-tsan -d 2 -p 2 -c 3
 	$(CTEST_TSAN_ENV) $(CTESTS)/stress-tsan $(CTEST_STRESS_SAN)
 	$(CTEST_ASAN_ENV) $(CTESTS)/stress-asan $(CTEST_STRESS_SAN)
 
