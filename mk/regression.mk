@@ -21,7 +21,7 @@ $(REGRESSION_DIR)/asan/%: Tests/regression/%.c $(REGRESSION_HDRS) $(KMUTEX_SRCS)
 .PHONY: test-regression
 test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_abort \
 		 $(REGRESSION_DIR)/asan/free_after_unlock $(REGRESSION_DIR)/signal_no_leak \
-		 $(REGRESSION_DIR)/spin_policy
+		 $(REGRESSION_DIR)/spin_policy $(REGRESSION_DIR)/kcond_morph
 	@echo "== regression: handoff abort interleaving (mainline rules: must pass)"
 	$(REGRESSION_DIR)/handoff_abort
 	@echo "== regression: same interleaving against the v4.10 rule (must fail: lock handed to nobody)"
@@ -36,5 +36,7 @@ test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_
 	$(REGRESSION_DIR)/signal_no_leak
 	@echo "== regression: when not to spin: a lock handed to a waiter not yet running, a full OSQ"
 	$(REGRESSION_DIR)/spin_policy
+	@echo "== regression: kcond wait morphing: a broadcast on a held mutex moves, never wakes"
+	$(REGRESSION_DIR)/kcond_morph
 
 TESTS += test-regression
