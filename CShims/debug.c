@@ -14,9 +14,14 @@ static void write_line(const char *line, int len)
 
 void kmx_misuse(const char *check, const struct kmutex *lock)
 {
+	kmx_misuse_of(check, "mutex", lock);
+}
+
+void kmx_misuse_of(const char *check, const char *what, const void *object)
+{
 	char line[256];
-	int len = snprintf(line, sizeof(line), "kmutex: %s (mutex %p, thread %ld)\n",
-			   check, (const void *)lock, (long)syscall(SYS_gettid));
+	int len = snprintf(line, sizeof(line), "kmutex: %s (%s %p, thread %ld)\n",
+			   check, what, object, (long)syscall(SYS_gettid));
 
 	write_line(line, len < (int)sizeof(line) ? len : (int)sizeof(line) - 1);
 	abort();

@@ -5,6 +5,9 @@
 struct kmutex;
 
 __attribute__((noreturn, cold)) void kmx_misuse(const char *check, const struct kmutex *lock);
+/* The same for another object: "kmutex: CHECK (WHAT 0x..., thread N)". */
+__attribute__((noreturn, cold)) void kmx_misuse_of(const char *check, const char *what,
+						   const void *object);
 __attribute__((noreturn, cold)) void kmx_fatal(const char *what);
 
 #endif /* KMX_DEBUG_H */

@@ -64,7 +64,7 @@
 
 static void kcond_misuse(const char *check, const struct kcond *c)
 {
-	kmx_misuse(check, (const struct kmutex *)(const void *)c);
+	kmx_misuse_of(check, "condvar", c);
 }
 
 void kcond_init(struct kcond *c)

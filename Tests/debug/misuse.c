@@ -346,6 +346,69 @@ static void case_destroyed_twice(void)
 }
 #endif
 
+/* ---- kcond misuse ---------------------------------------------------------------------- */
+
+static struct kcond victim_cond;
+
+static void case_cond_wait_unlocked(void)
+{
+	kmutex_init(&victim);
+	kcond_init(&victim_cond);
+	report_tid();
+	kcond_wait(&victim_cond, &victim);
+}
+
+static void *cond_waiter(void *arg)
+{
+	kmutex_lock(&victim);
+	__atomic_store_n((int *)arg, 1, __ATOMIC_RELEASE);
+	kcond_wait(&victim_cond, &victim);
+	kmutex_unlock(&victim);
+	return NULL;
+}
+
+/* A waiter on victim_cond with victim; returns once it sleeps (the mutex is free again). */
+static void start_cond_waiter(void)
+{
+	pthread_t t;
+	int started = 0;
+
+	kmutex_init(&victim);
+	kcond_init(&victim_cond);
+	pthread_create(&t, NULL, cond_waiter, &started);
+	while (!__atomic_load_n(&started, __ATOMIC_ACQUIRE))
+		sleep_us(100);
+	kmutex_lock(&victim); /* the waiter released it inside kcond_wait: it is on the list */
+	kmutex_unlock(&victim);
+}
+
+static void case_cond_destroy_with_waiters(void)
+{
+	start_cond_waiter();
+	report_tid();
+	kcond_destroy(&victim_cond);
+}
+
+static void case_cond_two_mutexes(void)
+{
+	static struct kmutex other;
+
+	start_cond_waiter();
+	kmutex_init(&other);
+	kmutex_lock(&other);
+	report_tid();
+	kcond_wait(&victim_cond, &other);
+}
+
+static void case_cond_null_deadline(void)
+{
+	kmutex_init(&victim);
+	kcond_init(&victim_cond);
+	kmutex_lock(&victim);
+	report_tid();
+	(void)kcond_wait_timeout(&victim_cond, &victim, NULL);
+}
+
 /* ---- the parent: run a case in a child and check how it died ------------------------------ */
 
 /* Read all of fd into buf (NUL-terminated); the child's stderr is one short line. */
@@ -365,7 +428,8 @@ static void read_all(int fd, char *buf, size_t size)
 	buf[len] = 0;
 }
 
-static void expect_abort(void (*misuse)(void), const char *check)
+static void expect_abort_of(void (*misuse)(void), const char *check, const char *what,
+			   const void *object)
 {
 	int err_pipe[2], tid_pipe[2], status;
 	char err[1024], expected[512];
@@ -396,8 +460,8 @@ static void expect_abort(void (*misuse)(void), const char *check)
 	close(err_pipe[0]);
 	close(tid_pipe[0]);
 	waitpid(child, &status, 0);
-	snprintf(expected, sizeof(expected), "kmutex: %s (mutex %p, thread %ld)\n", check,
-		 (void *)&victim, (long)tid);
+	snprintf(expected, sizeof(expected), "kmutex: %s (%s %p, thread %ld)\n", check, what,
+		 object, (long)tid);
 	if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT))
 		fprintf(stderr, "  child status 0x%x (exit %d, signal %d); stderr: %s\n", status,
 			WIFEXITED(status) ? WEXITSTATUS(status) : -1,
@@ -407,6 +471,11 @@ static void expect_abort(void (*misuse)(void), const char *check)
 	if (strcmp(err, expected) != 0)
 		fprintf(stderr, "  expected: %s  got:      %s\n", expected, err);
 	CHECK(strcmp(err, expected) == 0);
+}
+
+static void expect_abort(void (*misuse)(void), const char *check)
+{
+	expect_abort_of(misuse, check, "mutex", &victim);
 }
 
 #define MISUSE_CASE(name, check)                         \
@@ -438,6 +507,18 @@ MISUSE_CASE(destroyed_lock, "use of a destroyed mutex")
 MISUSE_CASE(destroyed_unlock, "use of a destroyed mutex")
 MISUSE_CASE(destroyed_twice, "use of a destroyed mutex")
 #endif
+
+MISUSE_CASE(cond_wait_unlocked, "kcond_wait: the mutex is not held by the caller")
+
+#define COND_MISUSE_CASE(name, check)                                        \
+	static void test_##name(void)                                        \
+	{                                                                    \
+		expect_abort_of(case_##name, check, "condvar", &victim_cond); \
+	}
+
+COND_MISUSE_CASE(cond_destroy_with_waiters, "destroy of a condition variable with waiters")
+COND_MISUSE_CASE(cond_two_mutexes, "kcond_wait: two mutexes used with one condition variable at once")
+COND_MISUSE_CASE(cond_null_deadline, "kcond_wait_timeout: NULL deadline")
 
 /* Correct use in a child exits normally with nothing on stderr: the checks do not misfire. */
 static void correct_use(void)
@@ -498,6 +579,10 @@ int main(void)
 	RUN(test_null_deadline);
 	RUN(test_handoff_on_free_lock);
 	RUN(test_unlock_before_pickup);
+	RUN(test_cond_wait_unlocked);
+	RUN(test_cond_destroy_with_waiters);
+	RUN(test_cond_two_mutexes);
+	RUN(test_cond_null_deadline);
 #ifdef KMUTEX_DEBUG
 	RUN(test_corrupted_wait_list);
 	RUN(test_handed_to_non_head);
