@@ -45,6 +45,7 @@
 
 #include <sched.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -154,6 +155,54 @@ void kmutex_destroy(struct kmutex *lock)
 	kmx_store(&lock->options, lock->options | KMUTEX__OPT_DESTROYED, KMX_RELAXED);
 }
 
+/* ---- when to hand over ----------------------------------------------------------------- */
+
+/*
+ * Mainline sets HANDOFF as soon as the woken head fails once.  Zijlstra's own patch message
+ * (the seed thread) leaves room for more: "we can add a counter and only request handoff after
+ * multiple failed wakeups".  Every handoff leaves the lock unused for one wakeup latency (tens
+ * of microseconds here, a scheduler tick on a loaded machine), so kmutex asks only once the
+ * head has waited handoff_after_ns on the list (Go's sync.Mutex enters its starvation mode
+ * after 1 ms; rwsem hands off after 4 ms).  And the unlocker decides as well as the head: a head
+ * that an earlier unlock woke and that has waited that long is handed the lock directly, even
+ * if it has not run since (to set HANDOFF) -- so a handoff costs the waiter one wakeup, not two.
+ * KMUTEX_HANDOFF_AFTER_US in the environment sets the time (0: mainline's rule, plus the
+ * unlocker's); it is read once.
+ */
+#define HANDOFF_AFTER_DEFAULT_NS 1000000ull
+#define HANDOFF_AFTER_UNSET      UINT64_MAX
+
+static uint64_t handoff_after_cached = HANDOFF_AFTER_UNSET; /* RELAXED: all compute the same */
+
+static uint64_t handoff_after_ns(void)
+{
+	uint64_t ns = kmx_load(&handoff_after_cached, KMX_RELAXED);
+
+	if (kmx_unlikely(ns == HANDOFF_AFTER_UNSET)) {
+		const char *env = getenv("KMUTEX_HANDOFF_AFTER_US");
+
+		ns = env && *env ? strtoull(env, NULL, 10) * 1000ull : HANDOFF_AFTER_DEFAULT_NS;
+		kmx_store(&handoff_after_cached, ns, KMX_RELAXED);
+	}
+	return ns;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
+/* Has the waiter been on the list long enough to be owed the lock? */
+static __attribute__((unused)) bool waited_long_enough(const struct kmutex_waiter *waiter)
+{
+	uint64_t after = handoff_after_ns();
+
+	return after == 0 || monotonic_ns() - waiter->since >= after;
+}
+
 /* ---- trylock: the one cmpxchg loop every acquisition goes through ---------------------- */
 
 #ifndef KMUTEX_V410_HANDOFF
@@ -227,13 +276,27 @@ static bool waiter_is_first_after_wake(struct kmutex *lock, struct kmutex_waiter
 	return kmx_waiter_is_first(&lock->wait_list, waiter);
 }
 
-/* M:trylock_or_handoff.  After a wakeup the head asks for a handoff if it fails. */
+/*
+ * M:trylock_or_handoff.  After a wakeup the head asks for a handoff if it fails, once it has
+ * waited long enough (waited_long_enough()).
+ */
 static struct kmutex_task *waiter_trylock_or_handoff(struct kmutex *lock, struct kmutex_task *self,
-						     bool first)
+						     struct kmutex_waiter *waiter, bool first)
 {
-	bool handoff = first && !(lock->options & KMUTEX__OPT_NO_HANDOFF);
+	bool handoff = first && !(lock->options & KMUTEX__OPT_NO_HANDOFF) &&
+		       waited_long_enough(waiter);
 
 	return trylock_common(lock, self, handoff);
+}
+
+/*
+ * M:owed_handoff.  Under wait_lock, in an unlock: is the head owed the lock without asking?
+ * Yes if an earlier unlock already woke it (it lost the lock once, as mainline's HANDOFF
+ * requires) and it has waited long enough.  wakes is only touched under wait_lock.
+ */
+static bool head_owed_handoff(const struct kmutex *lock, const struct kmutex_waiter *head)
+{
+	return head->wakes && !(lock->options & KMUTEX__OPT_NO_HANDOFF) && waited_long_enough(head);
 }
 
 /* The owner word that hands the lock to next, with PICKUP (NULL: a plain release). */
@@ -294,9 +357,17 @@ static bool waiter_is_first_after_wake(struct kmutex *lock, struct kmutex_waiter
 }
 
 static struct kmutex_task *waiter_trylock_or_handoff(struct kmutex *lock, struct kmutex_task *self,
-						     bool first)
+						     struct kmutex_waiter *waiter, bool first)
 {
+	(void)waiter;
 	return trylock_v410(lock, self, first);
+}
+
+static bool head_owed_handoff(const struct kmutex *lock, const struct kmutex_waiter *head)
+{
+	(void)lock;
+	(void)head;
+	return false; /* v4.10: only the head's own HANDOFF */
 }
 
 static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
@@ -573,7 +644,7 @@ woken_up:
 		KMX_TEST_POINT(KMUTEX_TP_WAITER_WOKEN, lock);
 
 		first = waiter_is_first_after_wake(lock, waiter, first);
-		if (!waiter_trylock_or_handoff(lock, self, first) ||
+		if (!waiter_trylock_or_handoff(lock, self, waiter, first) ||
 		    (first && optimistic_spin(lock, self, waiter))) {
 			lock_wait_list(lock);
 			return 0;
@@ -613,6 +684,7 @@ int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *dead
 		unlock_wait_list(lock);
 		return 0;
 	}
+	waiter.since = monotonic_ns();
 	enqueue_waiter(lock, &waiter);
 	ret = wait_for_lock(lock, self, &waiter, mode, deadline, false);
 	dequeue_waiter(lock, &waiter);
@@ -631,6 +703,8 @@ int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *dead
  */
 void kmx_enqueue_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 {
+	waiter->since = monotonic_ns();
+	waiter->wakes = 0;
 	enqueue_waiter(lock, waiter);
 	kmx_store(&waiter->state, KMX_WAITER_ON_MUTEX, KMX_RELEASE);
 }
@@ -718,20 +792,21 @@ static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task 
 
 /*
  * M:release_or_hand_over.  Under wait_lock, with next at the head of the list.  If the head
- * asked for a handoff, give it the lock with PICKUP (mainline's __mutex_handoff()), dropping
- * HANDOFF; otherwise release the lock, keeping the flags, and let next compete for it.  The
- * cmpxchg loops when the head sets HANDOFF under us, so that request is never missed.
+ * asked for a handoff, or is owed one (head_owed_handoff()), give it the lock with PICKUP
+ * (mainline's __mutex_handoff()), dropping HANDOFF; otherwise release the lock, keeping the
+ * flags, and let next compete for it.  The cmpxchg loops when the head sets HANDOFF under
+ * us, so that request is never missed.
  * RELEASE pairs with the ACQUIRE of the new owner's cmpxchg (a pickup or a plain trylock).
  */
 static void release_or_hand_over(struct kmutex *lock, const struct kmutex_task *self,
-				 struct kmutex_task *next)
+				 struct kmutex_task *next, bool owed)
 {
 	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED), word; /* checked by the cmpxchg */
 
 	do {
 		check_unlock(lock, owner, self);
-		word = (owner & KMX_FLAG_HANDOFF) ? handed_owner_word(owner, next)
-						  : kmx_owner_flags(owner);
+		word = (owed || (owner & KMX_FLAG_HANDOFF)) ? handed_owner_word(owner, next)
+							    : kmx_owner_flags(owner);
 	} while (!kmx_try_cmpxchg(&lock->owner, &owner, word, KMX_RELEASE));
 }
 
@@ -749,7 +824,7 @@ void kmutex__unlock_slow(struct kmutex *lock)
 {
 	struct kmutex_task *self = kmutex__self(), *next;
 	struct kmutex_waiter *head;
-	bool was_asleep;
+	bool was_asleep, owed;
 
 	check_valid(lock);
 	for (;;) {
@@ -764,6 +839,8 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	}
 
 	next = head->task;
+	owed = head_owed_handoff(lock, head);
+	head->wakes++;
 	/*
 	 * The kernel's wake_q_add(): mark the wakeup now, while the waiter is certainly on the
 	 * list; it arms KMX_WAKE_SLEEP under wait_lock too, so the two are ordered and no wakeup
@@ -774,7 +851,7 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	 * running would otherwise cost every unlock.
 	 */
 	was_asleep = kmx_xchg(&next->wake, KMX_WAKE_UP, KMX_RELAXED) == KMX_WAKE_SLEEP;
-	release_or_hand_over(lock, self, next);
+	release_or_hand_over(lock, self, next, owed);
 	KMX_TEST_POINT(KMUTEX_TP_UNLOCK_RELEASED, lock);
 	unlock_wait_list(lock);
 
