@@ -291,12 +291,30 @@ static struct kmutex_task *waiter_trylock_or_handoff(struct kmutex *lock, struct
 
 /*
  * M:owed_handoff.  Under wait_lock, in an unlock: is the head owed the lock without asking?
- * Yes if an earlier unlock already woke it (it lost the lock once, as mainline's HANDOFF
- * requires) and it has waited long enough.  wakes is only touched under wait_lock.
+ * Yes once it has waited long enough (with a handoff time of 0, mainline's rule: once an
+ * earlier unlock woke it and it lost the lock).  wakes is only touched under wait_lock.
  */
 static bool head_owed_handoff(const struct kmutex *lock, const struct kmutex_waiter *head)
 {
-	return head->wakes && !(lock->options & KMUTEX__OPT_NO_HANDOFF) && waited_long_enough(head);
+	if (lock->options & KMUTEX__OPT_NO_HANDOFF)
+		return false;
+	return handoff_after_ns() ? waited_long_enough(head) : head->wakes != 0;
+}
+
+/*
+ * M:skip_wake.  Under wait_lock, in an unlock that releases: leave the head asleep while a
+ * thread is in the OSQ (Go's runtime mutex "spinbit", mutexee, and the idea in glibc's
+ * nptl/TODO): that thread takes the lock after our release, while spinning or in the trylock
+ * it does under wait_lock when it gives up, so the lock is not left free and unwanted; and its
+ * unlock sees WAITERS and comes back here.  A wakeup now would only add a runnable thread that
+ * loses to the spinner.  The head is not starved: once it has waited long enough it is owed
+ * the lock (head_owed_handoff()).  Not with a handoff time of 0 (mainline's rule wakes).
+ * RELAXED: a thread that left the OSQ before we took wait_lock cleared its tail and then took
+ * wait_lock itself; our wait_lock acquire orders that clear before this load.
+ */
+static bool spinner_will_take_it(const struct kmutex *lock)
+{
+	return handoff_after_ns() && kmx_load(&lock->osq_tail, KMX_RELAXED) != 0;
 }
 
 /* The owner word that hands the lock to next, with PICKUP (NULL: a plain release). */
@@ -368,6 +386,12 @@ static bool head_owed_handoff(const struct kmutex *lock, const struct kmutex_wai
 	(void)lock;
 	(void)head;
 	return false; /* v4.10: only the head's own HANDOFF */
+}
+
+static bool spinner_will_take_it(const struct kmutex *lock)
+{
+	(void)lock;
+	return false; /* v4.10 always wakes */
 }
 
 static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
@@ -798,16 +822,33 @@ static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task 
  * us, so that request is never missed.
  * RELEASE pairs with the ACQUIRE of the new owner's cmpxchg (a pickup or a plain trylock).
  */
-static void release_or_hand_over(struct kmutex *lock, const struct kmutex_task *self,
+static bool release_or_hand_over(struct kmutex *lock, const struct kmutex_task *self,
 				 struct kmutex_task *next, bool owed)
 {
 	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED), word; /* checked by the cmpxchg */
+	bool hand_over;
 
 	do {
 		check_unlock(lock, owner, self);
-		word = (owed || (owner & KMX_FLAG_HANDOFF)) ? handed_owner_word(owner, next)
-							    : kmx_owner_flags(owner);
+		hand_over = owed || (owner & KMX_FLAG_HANDOFF);
+		word = hand_over ? handed_owner_word(owner, next) : kmx_owner_flags(owner);
 	} while (!kmx_try_cmpxchg(&lock->owner, &owner, word, KMX_RELEASE));
+	return hand_over;
+}
+
+/*
+ * The kernel's wake_q_add(), under wait_lock while the head is certainly on the list: mark
+ * its wakeup; true if the futex wake is needed.  The waiter arms KMX_WAKE_SLEEP under
+ * wait_lock too, so the two are ordered and no wakeup is lost (RELAXED: wait_lock orders it).
+ * If the word already said KMX_WAKE_UP, the waiter has not armed a sleep since an earlier
+ * wakeup (or an interruption), whose own futex wake, or the sleep's value check, already
+ * covers it: like wake_q_add() on a task already queued, we skip the syscall, which a woken
+ * head that is still spinning or running would otherwise cost every unlock.
+ */
+static bool mark_wakeup(struct kmutex_waiter *head)
+{
+	head->wakes++;
+	return kmx_xchg(&head->task->wake, KMX_WAKE_UP, KMX_RELAXED) == KMX_WAKE_SLEEP;
 }
 
 /*
@@ -824,7 +865,7 @@ void kmutex__unlock_slow(struct kmutex *lock)
 {
 	struct kmutex_task *self = kmutex__self(), *next;
 	struct kmutex_waiter *head;
-	bool was_asleep, owed;
+	bool wake, owed;
 
 	check_valid(lock);
 	for (;;) {
@@ -840,18 +881,10 @@ void kmutex__unlock_slow(struct kmutex *lock)
 
 	next = head->task;
 	owed = head_owed_handoff(lock, head);
-	head->wakes++;
-	/*
-	 * The kernel's wake_q_add(): mark the wakeup now, while the waiter is certainly on the
-	 * list; it arms KMX_WAKE_SLEEP under wait_lock too, so the two are ordered and no wakeup
-	 * is lost.  RELAXED: wait_lock orders it.  If the word already said KMX_WAKE_UP, the
-	 * waiter has not armed a sleep since an earlier wakeup (or an interruption), whose own
-	 * futex wake, or the sleep's value check, already covers it: like wake_q_add() on a task
-	 * already queued, we skip the syscall, which a woken head that is still spinning or
-	 * running would otherwise cost every unlock.
-	 */
-	was_asleep = kmx_xchg(&next->wake, KMX_WAKE_UP, KMX_RELAXED) == KMX_WAKE_SLEEP;
-	release_or_hand_over(lock, self, next, owed);
+	wake = !owed && spinner_will_take_it(lock) ? false : mark_wakeup(head);
+	/* A head that asked (HANDOFF) is handed the lock even when we meant to skip its wakeup. */
+	if (release_or_hand_over(lock, self, next, owed) && !wake)
+		wake = mark_wakeup(head);
 	KMX_TEST_POINT(KMUTEX_TP_UNLOCK_RELEASED, lock);
 	unlock_wait_list(lock);
 
@@ -862,7 +895,7 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	 * may also have issued a futex wake on the wait_lock word after releasing it, by which
 	 * time the mutex may be freed: a syscall on a stale address, harmless as in glibc.)
 	 */
-	if (was_asleep)
+	if (wake)
 		kmx_futex_wake(&next->wake, 1);
 }
 
