@@ -75,7 +75,8 @@ struct held {
 
 struct thread_state {
 	uint32_t depth;
-	uint32_t off;       /* overflowed: this thread is no longer tracked */
+	uint32_t excess;    /* locks held beyond the stack's capacity, not tracked */
+	uint32_t warned;    /* the overflow notice was printed for this thread */
 	struct held held[KMX_LOCKDEP_MAX_DEPTH];
 };
 
@@ -626,22 +627,32 @@ static void validate_chain(const struct thread_state *ts, const void *lock, uint
 
 /* ---- the interface --------------------------------------------------------------------- */
 
-static bool thread_tracked(struct thread_state *ts)
+static bool lockdep_running(void)
 {
 	/* RELAXED: see lockdep_turn_off(). */
-	return !ts->off && !kmx_load(&graph_full, KMX_RELAXED);
+	return !kmx_load(&graph_full, KMX_RELAXED);
 }
 
+/*
+ * A lock beyond the stack's capacity is counted, not tracked (the kernel turns lockdep off
+ * altogether: "BUG: MAX_LOCK_DEPTH too low!").  Edges from the tracked locks stay true
+ * dependencies, so going on can only miss problems, never invent one; once the thread is
+ * back under the limit, tracking is exact again.
+ */
 static void overflow(struct thread_state *ts)
 {
-	char line[200];
-	int len = snprintf(line, sizeof(line),
-			   "kmutex lockdep: thread %ld holds more than %d locks (MAX_LOCK_DEPTH);"
-			   " lockdep stops tracking this thread\n",
-			   (long)syscall(SYS_gettid), KMX_LOCKDEP_MAX_DEPTH);
+	ts->excess++;
+	if (!ts->warned) {
+		char line[240];
+		int len = snprintf(line, sizeof(line),
+				   "kmutex lockdep: thread %ld holds more than %d locks (MAX_LOCK_DEPTH):"
+				   " the locks above that are not tracked (dependencies through them"
+				   " are missed)\n",
+				   (long)syscall(SYS_gettid), KMX_LOCKDEP_MAX_DEPTH);
 
-	ts->off = 1;
-	(void)!write(STDERR_FILENO, line, (size_t)len);
+		ts->warned = 1;
+		(void)!write(STDERR_FILENO, line, (size_t)len);
+	}
 }
 
 void kmx_lockdep_acquire(const void *lock, const void *class_key, const char *name,
@@ -652,7 +663,7 @@ void kmx_lockdep_acquire(const void *lock, const void *class_key, const char *na
 	uint32_t id;
 	uint64_t key;
 
-	if (!thread_tracked(ts))
+	if (!lockdep_running())
 		return;
 	if (subclass >= KMX_LOCKDEP_MAX_SUBCLASS) {
 		char line[120];
@@ -687,13 +698,15 @@ void kmx_lockdep_release(const void *lock)
 	struct thread_state *ts = &ld_self;
 	uint32_t i;
 
-	if (ts->off)
-		return;
 	for (i = ts->depth; i-- > 0;)
 		if (ts->held[i].lock == lock)
 			break;
-	if (i == UINT32_MAX)
-		return; /* taken before tracking started, or not ours: the core checks ownership */
+	if (i == UINT32_MAX) {
+		/* One of the untracked locks above the limit, or not ours (the core checks). */
+		if (ts->excess)
+			ts->excess--;
+		return;
+	}
 	/* Out of order: close the gap and recompute the keys above it (kernel:
 	 * reacquire_held_locks(), without re-validating: edges only come from acquisitions). */
 	ts->depth--;
