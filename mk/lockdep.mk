@@ -50,3 +50,19 @@ test-lockdep: $(addprefix $(LOCKDEP_DIR)/,scenarios unit $(LOCKDEP_KCOND) stress
 	@$(call lockdep_clean,$(LOCKDEP_DIR)/stress $(LOCKDEP_STRESS),stress)
 
 TESTS += test-lockdep
+
+# ---- bench-lockdep: cost and coverage against Helgrind and gcc's TSan ----------------------
+LOCKDEP_BENCH_SRC := Tests/lockdep/bench.c
+$(LOCKDEP_DIR)/bench-kmutex: $(LOCKDEP_BENCH_SRC) $(BUILD)/debug/libkmutex.a
+	@mkdir -p $(@D)
+	$(CC) $(LOCKDEP_CFLAGS) -o $@ $< $(BUILD)/debug/libkmutex.a -lpthread
+$(LOCKDEP_DIR)/bench-pthread: $(LOCKDEP_BENCH_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -DUSE_PTHREAD -o $@ $< -lpthread
+$(LOCKDEP_DIR)/bench-tsan: $(LOCKDEP_BENCH_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -DUSE_PTHREAD -fsanitize=thread -o $@ $< -lpthread
+
+.PHONY: bench-lockdep
+bench-lockdep: $(addprefix $(LOCKDEP_DIR)/,bench-kmutex bench-pthread bench-tsan)
+	Tests/lockdep/bench.sh $(LOCKDEP_DIR) | tee $(LOCKDEP_DIR)/bench.txt
