@@ -15,7 +15,8 @@
  *     filled with garbage is caught when first contended (the debug build: on first use).
  * Checks that cost nothing (those on the slow paths) are always on.  Compiling the caller with
  * -DKMUTEX_DEBUG and linking the debug library (`make debug`) routes every call through the
- * checked entry points: destroyed and corrupted mutexes are caught on every call too.
+ * checked entry points: destroyed and corrupted mutexes are caught on every call too, and with
+ * KMUTEX_LOCKDEP=1 in the environment lock orders are validated (CShims/lockdep.h, README).
  *
  * This header compiles as C11 and as C++, and Swift imports it: fields are plain integers
  * accessed with __atomic builtins, because Swift cannot see _Atomic struct fields.
