@@ -27,6 +27,10 @@ lockdep_clean = $(call lockdep_run,env KMUTEX_LOCKDEP=1 $(1) 2> $(LOCKDEP_DIR)/$
 $(LOCKDEP_DIR)/scenarios: Tests/lockdep/scenarios.c CShims/lockdep.h $(CTEST_HDRS) $(BUILD)/debug/libkmutex.a
 	@mkdir -p $(@D)
 	$(CC) $(LOCKDEP_CFLAGS) -o $@ $< $(BUILD)/debug/libkmutex.a -lpthread
+# The validator itself under ASan+UBSan (the library sources built in, debug build).
+$(LOCKDEP_DIR)/scenarios-asan: Tests/lockdep/scenarios.c $(KMUTEX_SRCS) $(KMUTEX_HDRS) $(CTEST_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(LOCKDEP_CFLAGS) $(CTEST_ASAN) -o $@ $< $(KMUTEX_SRCS) -lpthread
 $(LOCKDEP_DIR)/unit: Tests/unit/unit.c $(CTEST_HDRS) $(BUILD)/debug/libkmutex.a
 	@mkdir -p $(@D)
 	$(CC) $(LOCKDEP_CFLAGS) -o $@ $< $(BUILD)/debug/libkmutex.a -lpthread
@@ -41,9 +45,11 @@ $(LOCKDEP_DIR)/stress: Tests/stress/stress.c $(CTEST_HDRS) $(BUILD)/debug/libkmu
 LOCKDEP_KCOND := $(if $(wildcard Tests/unit/kcond.c),kcond)
 
 .PHONY: test-lockdep
-test-lockdep: $(addprefix $(LOCKDEP_DIR)/,scenarios unit $(LOCKDEP_KCOND) stress)
+test-lockdep: $(addprefix $(LOCKDEP_DIR)/,scenarios scenarios-asan unit $(LOCKDEP_KCOND) stress)
 	@echo "== lockdep: kernel selftest scenarios (each reported or not, exactly once)"
 	@$(call lockdep_run,$(LOCKDEP_DIR)/scenarios,scenarios)
+	@echo "== lockdep: the same scenarios, validator under ASan+UBSan"
+	@$(call lockdep_run,env ASAN_OPTIONS=detect_leaks=0 $(LOCKDEP_DIR)/scenarios-asan > $(LOCKDEP_DIR)/scenarios-asan.out,scenarios-asan); tail -n 1 $(LOCKDEP_DIR)/scenarios-asan.out
 	@echo "== lockdep: clean runs with KMUTEX_LOCKDEP=1 (debug build): unit $(LOCKDEP_KCOND) stress"
 	@$(call lockdep_clean,$(LOCKDEP_DIR)/unit,unit)
 	@$(if $(LOCKDEP_KCOND),$(call lockdep_clean,$(LOCKDEP_DIR)/kcond,kcond))
