@@ -54,6 +54,7 @@
 #include "futex.h"
 #include "kmutex_int.h"
 #include "lock_class.h"
+#include "lockdep.h"
 #include "osq.h"
 #include "owner.h"
 #include "task.h"
@@ -123,6 +124,7 @@ void kmutex_init_flags(struct kmutex *lock, unsigned flags)
 {
 	if (flags & ~(KMUTEX_NO_HANDOFF | KMUTEX_NO_SPIN))
 		kmx_misuse("kmutex_init_flags: unknown flag", lock);
+	kmx_lockdep_mutex_forget(lock); /* a new lock at this address: a new unnamed class */
 	memset(lock, 0, sizeof(*lock));
 	lock->options = (uint16_t)(((flags & KMUTEX_NO_HANDOFF) ? KMUTEX__OPT_NO_HANDOFF : 0) |
 				   ((flags & KMUTEX_NO_SPIN) ? KMUTEX__OPT_NO_SPIN : 0));
@@ -152,6 +154,7 @@ void kmutex_destroy(struct kmutex *lock)
 	if (owner || kmx_load(&lock->wait_list, KMX_RELAXED) ||
 	    kmx_load(&lock->osq_tail, KMX_RELAXED) || kmx_load(&lock->wait_lock, KMX_RELAXED))
 		kmx_misuse("destroy of a mutex with waiters", lock);
+	kmx_lockdep_mutex_forget(lock);
 	kmx_store(&lock->options, lock->options | KMUTEX__OPT_DESTROYED, KMX_RELAXED);
 }
 
@@ -403,7 +406,10 @@ static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
 int kmutex__trylock_slow(struct kmutex *lock)
 {
 	check_valid(lock);
-	return trylock_common(lock, kmutex__self(), false) == NULL;
+	if (trylock_common(lock, kmutex__self(), false))
+		return 0;
+	kmx_lockdep_mutex_acquire(lock, 0, KMX_LD_TRYLOCK, __builtin_return_address(0));
+	return 1;
 }
 
 /* ---- optimistic spinning --------------------------------------------------------------- */
@@ -679,14 +685,14 @@ woken_up:
 }
 
 /* M:lock_slowpath.  mainline's __mutex_lock_common(), without ww_mutex. */
-int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *deadline)
+static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadline)
 {
 	struct kmutex_task *self = kmutex__self();
 	struct kmutex_waiter waiter = { .task = self };
 	struct kmutex_task *owner;
 	int ret;
 
-	check_valid(lock);
+	/* check_valid(lock) ran in lock_slow_tracked(). */
 	if ((mode & KMUTEX__TIMED) && !deadline)
 		kmx_misuse("kmutex_lock_timeout: NULL deadline", lock);
 
@@ -714,6 +720,36 @@ int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *dead
 	dequeue_waiter(lock, &waiter);
 	unlock_wait_list(lock);
 	return ret;
+}
+
+/*
+ * Lockdep (debug build) sees a blocking acquisition before it can block, as the kernel's
+ * mutex_acquire() in __mutex_lock_common() does, so a deadlock about to happen is reported;
+ * a wait that fails (timeout, interruption) is undone like the kernel's mutex_release().
+ */
+static int lock_slow_tracked(struct kmutex *lock, int mode, const struct timespec *deadline,
+			     unsigned subclass, const void *ip)
+{
+	int ret;
+
+	check_valid(lock);
+	kmx_lockdep_mutex_acquire(lock, subclass, mode ? KMX_LD_WAIT : 0, ip);
+	ret = lock_slow(lock, mode, deadline);
+	if (ret)
+		kmx_lockdep_mutex_release(lock);
+	return ret;
+}
+
+int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *deadline)
+{
+	return lock_slow_tracked(lock, mode, deadline, 0, __builtin_return_address(0));
+}
+
+void kmutex__lock_nested_slow(struct kmutex *lock, unsigned subclass)
+{
+	if (subclass >= KMX_LOCKDEP_MAX_SUBCLASS)
+		kmx_misuse("kmutex_lock_nested: subclass out of range (0..7)", lock);
+	(void)lock_slow_tracked(lock, 0, NULL, subclass, __builtin_return_address(0));
 }
 
 /* ---- wait morphing: what kcond.c needs of the wait list --------------------------------- */
@@ -758,6 +794,7 @@ struct kmutex_task *kmx_wake_moved_head(struct kmutex *lock)
  */
 void kmx_lock_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 {
+	kmx_lockdep_mutex_acquire(lock, 0, 0, __builtin_return_address(0)); /* the kcond relock */
 	(void)wait_for_lock(lock, waiter->task, waiter, 0, NULL, true); /* plain: cannot fail */
 	dequeue_waiter(lock, waiter);
 	unlock_wait_list(lock);
@@ -868,6 +905,7 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	bool wake, owed;
 
 	check_valid(lock);
+	kmx_lockdep_mutex_release(lock);
 	for (;;) {
 		if (release_if_no_waiters(lock, self))
 			return;

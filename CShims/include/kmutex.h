@@ -15,7 +15,8 @@
  *     filled with garbage is caught when first contended (the debug build: on first use).
  * Checks that cost nothing (those on the slow paths) are always on.  Compiling the caller with
  * -DKMUTEX_DEBUG and linking the debug library (`make debug`) routes every call through the
- * checked entry points: destroyed and corrupted mutexes are caught on every call too.
+ * checked entry points: destroyed and corrupted mutexes are caught on every call too, and with
+ * KMUTEX_LOCKDEP=1 in the environment lock orders are validated (CShims/lockdep.h, README).
  *
  * This header compiles as C11 and as C++, and Swift imports it: fields are plain integers
  * accessed with __atomic builtins, because Swift cannot see _Atomic struct fields.
@@ -112,6 +113,7 @@ void kmutex_interrupt_self(void);
 extern __thread struct kmutex_task *kmutex__current __attribute__((tls_model("initial-exec")));
 struct kmutex_task *kmutex__task_create(void);
 int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *deadline);
+void kmutex__lock_nested_slow(struct kmutex *lock, unsigned subclass);
 int kmutex__trylock_slow(struct kmutex *lock);
 void kmutex__unlock_slow(struct kmutex *lock);
 
@@ -162,6 +164,22 @@ static inline void kmutex_lock(struct kmutex *lock)
 {
 	if (!KMUTEX__FAST(kmutex__acquire_fast(lock)))
 		(void)kmutex__lock_slow(lock, 0, 0);
+}
+
+/*
+ * kmutex_lock, for a lock of the same class as one the thread already holds, when the program
+ * orders the two (a parent before its child, say): subclass 0..7 makes the acquisition a class
+ * of its own for lockdep (the kernel's mutex_lock_nested()), so that holding one of each is not
+ * "recursive locking".  The release build compiles it to kmutex_lock.
+ */
+static inline void kmutex_lock_nested(struct kmutex *lock, unsigned subclass)
+{
+#ifdef KMUTEX_DEBUG
+	kmutex__lock_nested_slow(lock, subclass);
+#else
+	(void)subclass;
+	kmutex_lock(lock);
+#endif
 }
 
 /* 0, or -EINTR: interrupted while waiting (see kmutex_interrupt_self above). */
