@@ -63,12 +63,19 @@ _Static_assert(sizeof(struct kcond) <= 32 && sizeof(pthread_cond_t) >= 40,
 	       "a kcond must leave glibc's __wrefs (offset 36) untouched");
 _Static_assert(sizeof(cnd_t) == sizeof(pthread_cond_t), "cnd_t is a pthread_cond_t in glibc");
 
-/* glibc's exported aliases: reachable without dlsym, so forwarding works before constructors. */
-extern int __pthread_mutex_init(pthread_mutex_t *, const pthread_mutexattr_t *);
-extern int __pthread_mutex_destroy(pthread_mutex_t *);
-extern int __pthread_mutex_lock(pthread_mutex_t *);
-extern int __pthread_mutex_trylock(pthread_mutex_t *);
-extern int __pthread_mutex_unlock(pthread_mutex_t *);
+/*
+ * glibc's exported aliases: reachable without dlsym, so forwarding works before constructors.
+ * glibc 2.34 made them compat symbols (__pthread_mutex_lock@GLIBC_2.2.5, no default version),
+ * which a link cannot bind by name: .symver asks for that version explicitly.
+ */
+#define GLIBC_ALIAS(ret, local, name, params)                                   \
+	extern ret local params;                                                \
+	__asm__(".symver " #local "," #name "@GLIBC_2.2.5")
+GLIBC_ALIAS(int, glibc_mutex_init, __pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *));
+GLIBC_ALIAS(int, glibc_mutex_destroy, __pthread_mutex_destroy, (pthread_mutex_t *));
+GLIBC_ALIAS(int, glibc_mutex_lock, __pthread_mutex_lock, (pthread_mutex_t *));
+GLIBC_ALIAS(int, glibc_mutex_trylock, __pthread_mutex_trylock, (pthread_mutex_t *));
+GLIBC_ALIAS(int, glibc_mutex_unlock, __pthread_mutex_unlock, (pthread_mutex_t *));
 
 /* ---- what a pthread_mutex_t holds ---------------------------------------------------- */
 
@@ -282,7 +289,7 @@ static int mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr)
 	int type = PTHREAD_MUTEX_NORMAL;
 
 	if (wants_glibc(attr))
-		return __pthread_mutex_init(mutex, attr);
+		return glibc_mutex_init(mutex, attr);
 	if (attr && pthread_mutexattr_gettype(attr, &type) != 0)
 		return EINVAL;
 	if (type < PTHREAD_MUTEX_NORMAL || type > PTHREAD_MUTEX_ADAPTIVE_NP)
@@ -321,7 +328,7 @@ static int lock_slow(pthread_mutex_t *mutex, int mode, clockid_t clockid,
 
 	switch (classify(mutex_options(lock))) {
 	case MC_GLIBC:
-		return mode ? glibc_timed(mutex, clockid, abstime, clocklock) : __pthread_mutex_lock(mutex);
+		return mode ? glibc_timed(mutex, clockid, abstime, clocklock) : glibc_mutex_lock(mutex);
 	case MC_DESTROYED:
 	case MC_INVALID:
 		return EINVAL;
@@ -370,7 +377,7 @@ static int mutex_trylock(pthread_mutex_t *mutex)
 		return 0;
 	switch (classify(mutex_options(lock))) {
 	case MC_GLIBC:
-		return __pthread_mutex_trylock(mutex);
+		return glibc_mutex_trylock(mutex);
 	case MC_DESTROYED:
 	case MC_INVALID:
 		return EINVAL;
@@ -394,7 +401,7 @@ static int mutex_unlock(pthread_mutex_t *mutex)
 		return 0;
 	switch (classify(mutex_options(lock))) {
 	case MC_GLIBC:
-		return __pthread_mutex_unlock(mutex);
+		return glibc_mutex_unlock(mutex);
 	case MC_DESTROYED:
 	case MC_INVALID:
 		return EINVAL;
@@ -425,7 +432,7 @@ static int mutex_destroy(pthread_mutex_t *mutex)
 
 	switch (classify(mutex_options(lock))) {
 	case MC_GLIBC:
-		return __pthread_mutex_destroy(mutex);
+		return glibc_mutex_destroy(mutex);
 	case MC_DESTROYED:
 	case MC_INVALID:
 		return 0; /* as glibc: destroying a destroyed or garbage mutex "succeeds" */
@@ -479,14 +486,14 @@ int pthread_mutex_unlock(pthread_mutex_t *mutex)
 
 /* ---- condition variables --------------------------------------------------------------- */
 
-static void glibc_mutex_lock(void *mutex)
+static void foreign_lock(void *mutex)
 {
-	(void)__pthread_mutex_lock(mutex); /* EOWNERDEAD of a robust mutex is not passed on */
+	(void)glibc_mutex_lock(mutex); /* EOWNERDEAD of a robust mutex is not passed on */
 }
 
-static void glibc_mutex_unlock(void *mutex)
+static void foreign_unlock(void *mutex)
 {
-	(void)__pthread_mutex_unlock(mutex);
+	(void)glibc_mutex_unlock(mutex);
 }
 
 static int cond_init(pthread_cond_t *cond, const pthread_condattr_t *attr)
@@ -601,8 +608,8 @@ static int cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int how, cloc
 		return EPERM;
 	fork_repair_cond(c);
 	if (class == MC_GLIBC) {
-		const struct kcond_mutex km = { .foreign = mutex, .foreign_lock = glibc_mutex_lock,
-						.foreign_unlock = glibc_mutex_unlock };
+		const struct kcond_mutex km = { .foreign = mutex, .foreign_lock = foreign_lock,
+						.foreign_unlock = foreign_unlock };
 
 		return -kcond__wait(c, &km, mode, abstime);
 	}
