@@ -69,4 +69,9 @@ test-pthread: $(PTHREAD_SO) $(addprefix $(PTHREAD_TESTS)/,$(PT_BINS)) \
 	@timeout -k 5 60 $(PTHREAD_TESTS)/lockskew 2>&1 | head -1 || true
 	$(call pt_run,60,C++ std::mutex/condition_variable under the preload,env $(PRELOAD) $(PTHREAD_TESTS)/cxx_program --expect-kmutex)
 
-TESTS += test-pthread
+test-pthread-programs: $(PTHREAD_SO) $(PTHREAD_TESTS)/cxx_program | deps
+	@echo "== programs nobody here wrote, on glibc and under the preload (about a minute)"
+	@timeout -k 5 240 Tests/pthread/programs.sh $(abspath $(PTHREAD_SO)) $(PTHREAD_TESTS)/cxx_program \
+		$(PTHREAD_TESTS)/programs || { rc=$$?; [ $$rc -eq 124 ] && echo "TIMEOUT: test-pthread-programs ran longer than 240 s" >&2; exit $$rc; }
+
+TESTS += test-pthread test-pthread-programs
