@@ -118,7 +118,7 @@ static void unlock_wait_list(struct kmutex *lock)
 
 /* ---- initialization -------------------------------------------------------------------- */
 
-void kmutex_init_flags(struct kmutex *lock, unsigned flags)
+void (kmutex_init_flags)(struct kmutex *lock, unsigned flags)
 {
 	if (flags & ~(KMUTEX_NO_HANDOFF | KMUTEX_NO_SPIN))
 		kmx_misuse("kmutex_init_flags: unknown flag", lock);
@@ -133,9 +133,19 @@ void kmutex_set_name(struct kmutex *lock, const char *name)
 	lock->name = name ? kmx_class_intern(name) : NULL;
 }
 
-void kmutex_init(struct kmutex *lock)
+void (kmutex_init)(struct kmutex *lock)
 {
-	kmutex_init_flags(lock, 0);
+	(kmutex_init_flags)(lock, 0);
+}
+
+/*
+ * The call-site class: the string literal the macro passes has static storage, and one
+ * address per call site, so it is the class key as it is, without interning.
+ */
+void kmutex__init_named(struct kmutex *lock, unsigned flags, const char *name)
+{
+	(kmutex_init_flags)(lock, flags);
+	lock->name = name;
 }
 
 void kmutex_destroy(struct kmutex *lock)

@@ -78,8 +78,30 @@ struct kmutex {
 #define DEFINE_KMUTEX(lockname) struct kmutex lockname = { .name = #lockname }
 #endif
 
+/*
+ * Lock classes.  A class is every mutex with the same name pointer (struct kmutex.name), and
+ * the statistics (and lockdep) count per class:
+ *  - DEFINE_KMUTEX(x): the class "x", one per variable;
+ *  - kmutex_init(m) and kmutex_init_flags(m, f), called from C or C++: the class of the call
+ *    site, named "file.c:123", as the kernel's mutex_init() keys its class by a static
+ *    lock_class_key in the macro.  Every mutex initialized at one call site is in one class
+ *    (an init call in a header's inline function gets one class per file that expands it);
+ *  - kmutex_set_name(m, "..."): the class of that string, shared by every mutex given an
+ *    equal string;
+ *  - no name (KMUTEX_INITIALIZER, a zero-filled mutex, and the functions kmutex_init and
+ *    kmutex_init_flags called by address or from Swift): the one class "(unnamed)".
+ * The macros below stand for the functions of the same name; `(kmutex_init)(m)` and
+ * `&kmutex_init` still reach the functions, which leave the mutex unnamed.
+ */
 void kmutex_init(struct kmutex *lock);
 void kmutex_init_flags(struct kmutex *lock, unsigned flags);
+/* kmutex_init_flags, then the class `name` (kept as is: a string that outlives the mutex). */
+void kmutex__init_named(struct kmutex *lock, unsigned flags, const char *name);
+#define KMUTEX__STR2(x) #x
+#define KMUTEX__STR(x) KMUTEX__STR2(x)
+#define KMUTEX__CALL_SITE __FILE__ ":" KMUTEX__STR(__LINE__)
+#define kmutex_init(lock) kmutex__init_named((lock), 0, KMUTEX__CALL_SITE)
+#define kmutex_init_flags(lock, flags) kmutex__init_named((lock), (flags), KMUTEX__CALL_SITE)
 /* Aborts if the mutex is locked or has waiters; afterwards it must be initialized again. */
 void kmutex_destroy(struct kmutex *lock);
 /*

@@ -23,6 +23,16 @@ struct KMutexAPITests {
         #expect(triedAfterUnlock.value)
     }
 
+    @Test func classNameIsGivenOrTheCallSite() {
+        let named = KMutex(name: "swift table")
+        #expect(named.name == "swift table")
+        let other = KMutex(name: "swift table")
+        #expect(named.storage.pointee.name == other.storage.pointee.name, "equal names share a class")
+        let line = #line + 1
+        let here = KMutex()
+        #expect(here.name == "\(#fileID):\(line)")
+    }
+
     @Test func tryLockIsNotRecursive() {
         let mutex = KMutex()
         #expect(mutex.tryLock())
