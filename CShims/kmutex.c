@@ -53,6 +53,7 @@
 #include "futex.h"
 #include "kmutex_int.h"
 #include "lock_class.h"
+#include "lock_stat.h"
 #include "osq.h"
 #include "owner.h"
 #include "task.h"
@@ -318,7 +319,10 @@ static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
 int kmutex__trylock_slow(struct kmutex *lock)
 {
 	check_valid(lock);
-	return trylock_common(lock, kmutex__self(), false) == NULL;
+	if (trylock_common(lock, kmutex__self(), false))
+		return 0;
+	kmx_acquired_event(lock);
+	return 1;
 }
 
 /* ---- optimistic spinning --------------------------------------------------------------- */
@@ -593,11 +597,36 @@ woken_up:
 	}
 }
 
+/* ---- observability: the contention events (lock_stat.h) -------------------------------- */
+
+/*
+ * contention_begin's flags when a lock call first finds the mutex held: SPIN|MUTEX if it may
+ * spin, as the kernel's tracepoint before mutex_optimistic_spin(); MUTEX alone otherwise.
+ * Unlike the kernel, which fires it before its first trylock, we fire it only once that
+ * trylock failed, so that the debug build (every call on this path) reports contention only.
+ */
+static unsigned contention_flags(const struct kmutex *lock)
+{
+	return (lock->options & KMUTEX__OPT_NO_SPIN) ? KMX_LCB_F_MUTEX
+						     : KMX_LCB_F_MUTEX | KMX_LCB_F_SPIN;
+}
+
+/* A lock call returns: contention_end if it was contended, the acquisition if it got it. */
+static int lock_call_done(struct kmutex *lock, struct kmx_contention *contention, int ret)
+{
+	if (contention)
+		kmx_contention_end(lock, contention, ret);
+	if (ret == 0)
+		kmx_acquired_event(lock);
+	return ret;
+}
+
 /* M:lock_slowpath.  mainline's __mutex_lock_common(), without ww_mutex. */
 int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *deadline)
 {
 	struct kmutex_task *self = kmutex__self();
 	struct kmutex_waiter waiter = { .task = self };
+	struct kmx_contention contention;
 	struct kmutex_task *owner;
 	int ret;
 
@@ -607,27 +636,29 @@ int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *dead
 
 	owner = trylock_common(lock, self, false);
 	if (!owner)
-		return 0;
+		return lock_call_done(lock, NULL, 0);
 	if (owner == self)
 		kmx_misuse("recursive lock by the owner", lock);
+	kmx_contention_begin(lock, contention_flags(lock), &contention);
 	if (optimistic_spin(lock, self, NULL))
-		return 0;
+		return lock_call_done(lock, &contention, 0);
 	/* Checked only now that the call has to wait, as POSIX allows for timedlock. */
 	if ((mode & KMUTEX__TIMED) &&
 	    (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L))
-		return -EINVAL;
+		return lock_call_done(lock, &contention, -EINVAL);
 
 	lock_wait_list(lock);
 	/* After waiting for wait_lock, try again (the owner may have left meanwhile). */
 	if (!trylock_common(lock, self, false)) {
 		unlock_wait_list(lock);
-		return 0;
+		return lock_call_done(lock, &contention, 0);
 	}
+	kmx_contention_sleep(lock, &contention);
 	enqueue_waiter(lock, &waiter);
 	ret = wait_for_lock(lock, self, &waiter, mode, deadline, false);
 	dequeue_waiter(lock, &waiter);
 	unlock_wait_list(lock);
-	return ret;
+	return lock_call_done(lock, &contention, ret);
 }
 
 /* ---- wait morphing: what kcond.c needs of the wait list --------------------------------- */
@@ -673,6 +704,7 @@ void kmx_lock_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 	(void)wait_for_lock(lock, waiter->task, waiter, 0, NULL, true); /* plain: cannot fail */
 	dequeue_waiter(lock, waiter);
 	unlock_wait_list(lock);
+	kmx_acquired_event(lock);
 }
 
 void kmx_lock_wait_list(struct kmutex *lock)
@@ -732,8 +764,9 @@ static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task 
  * HANDOFF; otherwise release the lock, keeping the flags, and let next compete for it.  The
  * cmpxchg loops when the head sets HANDOFF under us, so that request is never missed.
  * RELEASE pairs with the ACQUIRE of the new owner's cmpxchg (a pickup or a plain trylock).
+ * Returns true if it handed the lock over.
  */
-static void release_or_hand_over(struct kmutex *lock, const struct kmutex_task *self,
+static bool release_or_hand_over(struct kmutex *lock, const struct kmutex_task *self,
 				 struct kmutex_task *next)
 {
 	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED), word; /* checked by the cmpxchg */
@@ -743,6 +776,7 @@ static void release_or_hand_over(struct kmutex *lock, const struct kmutex_task *
 		word = (owner & KMX_FLAG_HANDOFF) ? handed_owner_word(owner, next)
 						  : kmx_owner_flags(owner);
 	} while (!kmx_try_cmpxchg(&lock->owner, &owner, word, KMX_RELEASE));
+	return owner & KMX_FLAG_HANDOFF;
 }
 
 /*
@@ -762,6 +796,7 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	bool was_asleep;
 
 	check_valid(lock);
+	kmx_released_event(lock);
 	for (;;) {
 		if (release_if_no_waiters(lock, self))
 			return;
@@ -784,7 +819,9 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	 * running would otherwise cost every unlock.
 	 */
 	was_asleep = kmx_xchg(&next->wake, KMX_WAKE_UP, KMX_RELAXED) == KMX_WAKE_SLEEP;
-	release_or_hand_over(lock, self, next);
+	/* Under wait_lock: the mutex cannot be freed yet, and the event reads its name. */
+	if (release_or_hand_over(lock, self, next))
+		kmx_handoff_event(lock, next);
 	KMX_TEST_POINT(KMUTEX_TP_UNLOCK_RELEASED, lock);
 	unlock_wait_list(lock);
 

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #ifdef __cplusplus
@@ -124,6 +125,18 @@ void kmutex_set_name(struct kmutex *lock, const char *name);
  * kmutex_interrupt_self() is async-signal-safe.
  */
 void kmutex_interrupt_self(void);
+
+/*
+ * Contention statistics per lock class, in the layout of the kernel's /proc/lock_stat (see
+ * README, "Observing contention").  Off unless enabled: KMUTEX_STAT=1 in the environment
+ * collects them and prints the table on stderr at exit; KMUTEX_STAT=PATH writes it to PATH and
+ * a CSV to PATH.csv.  Release builds count contended calls only (the fast path stays one
+ * cmpxchg); acquisitions and hold times come with the debug build.
+ */
+int kmutex_stat_enable(int on);        /* switch collection on (1) or off (0); returns the old */
+void kmutex_stat_dump(FILE *out);      /* the table, most contended class first */
+void kmutex_stat_dump_csv(FILE *out);  /* the same rows as CSV, with a header line */
+void kmutex_stat_reset(void);          /* every class's counters back to zero */
 
 /* ---- implementation of the inline entry points; not API ---------------------------------- */
 
