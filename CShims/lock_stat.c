@@ -221,6 +221,8 @@ void kmx_stat_released(struct kmutex *lock)
 int kmutex_stat_enable(int on)
 {
 	/* RELAXED: a switch (kmx_stat_enabled()). */
+	if (on < 0)
+		return kmx_load(&kmx_stat_switch.on, KMX_RELAXED);
 	return kmx_xchg(&kmx_stat_switch.on, on ? 1 : 0, KMX_RELAXED);
 }
 

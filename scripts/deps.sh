@@ -3,7 +3,8 @@
 # machine).  Debian packages through apt-get, as root; a non-root user gets the command to run.
 set -euo pipefail
 
-packages=(gcc g++ make pkg-config libtsan2 libasan8 libubsan1 liburcu-dev spin libck-dev libabsl-dev gnuplot-nox)
+packages=(gcc g++ make pkg-config libtsan2 libasan8 libubsan1 liburcu-dev spin libck-dev libabsl-dev gnuplot-nox
+	systemtap-sdt-dev bpftrace) # the USDT probes (<sys/sdt.h>) and the probe test
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -133,7 +133,7 @@ void kmutex_interrupt_self(void);
  * a CSV to PATH.csv.  Release builds count contended calls only (the fast path stays one
  * cmpxchg); acquisitions and hold times come with the debug build.
  */
-int kmutex_stat_enable(int on);        /* switch collection on (1) or off (0); returns the old */
+int kmutex_stat_enable(int on);        /* on (1), off (0), or -1 to ask; returns the old state */
 void kmutex_stat_dump(FILE *out);      /* the table, most contended class first */
 void kmutex_stat_dump_csv(FILE *out);  /* the same rows as CSV, with a header line */
 void kmutex_stat_reset(void);          /* every class's counters back to zero */
