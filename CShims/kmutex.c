@@ -611,8 +611,12 @@ static unsigned contention_flags(const struct kmutex *lock)
 						     : KMX_LCB_F_MUTEX | KMX_LCB_F_SPIN;
 }
 
-/* A lock call returns: contention_end if it was contended, the acquisition if it got it. */
-static int lock_call_done(struct kmutex *lock, struct kmx_contention *contention, int ret)
+/*
+ * A lock call returns: contention_end if it was contended, the acquisition if it got it.
+ * noinline: one contention_end probe site, not one per return (perf probe, 6.1, attaches
+ * only the first site of a probe name).  The call costs nothing next to a contended wait.
+ */
+static __attribute__((noinline)) int lock_call_done(struct kmutex *lock, struct kmx_contention *contention, int ret)
 {
 	if (contention)
 		kmx_contention_end(lock, contention, ret);

@@ -37,7 +37,7 @@ test-observability: $(OBS_DIR)/lock_stat $(OBS_DIR)/lock_stat_debug $(OBS_DIR)/c
 TESTS += test-observability
 
 # Performance (README, "Observing contention"): `make bench-observability`, also run by
-# `make bench` (as a prerequisite, so bench.mk is untouched).  scripts/bench-observability.sh
+# `make bench` (as a prerequisite, so bench.mk is untouched).  scripts/bench-observability.py
 # compares stats off / KMUTEX_STAT / bpftrace attached on kmutex-bench's uncontended and
 # 2-thread throughput runs, and the per-call cost of the events (stat_bench).
 $(OBS_DIR)/stat_bench: Tests/observability/stat_bench.c $(BUILD)/libkmutex.a
@@ -46,6 +46,6 @@ $(OBS_DIR)/stat_bench: Tests/observability/stat_bench.c $(BUILD)/libkmutex.a
 
 .PHONY: bench-observability
 bench-observability: $(OBS_DIR)/stat_bench $(BENCH_DIR)/kmutex-bench
-	scripts/bench-observability.sh $(BENCH_DIR)/kmutex-bench $(OBS_DIR)/stat_bench $(OBS_DIR)/bench
+	scripts/bench-observability.py $(BENCH_DIR)/kmutex-bench $(OBS_DIR)/stat_bench $(OBS_DIR)/bench
 
 bench: bench-observability
