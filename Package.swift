@@ -16,6 +16,9 @@ let package = Package(
             cSettings: [
                 .define("_GNU_SOURCE"),
                 .define("KMUTEX_DEBUG", .when(configuration: .debug)),
+                // Only the library: Swift callers keep the inline fast path, so the library
+                // does not see every acquisition and must not count acquisitions or hold times.
+                .define("KMUTEX_DEBUG_LIB_ONLY", .when(configuration: .debug)),
             ]
         ),
         .target(

@@ -55,6 +55,7 @@
 #include "kmutex_int.h"
 #include "lock_class.h"
 #include "lockdep.h"
+#include "lock_stat.h"
 #include "osq.h"
 #include "owner.h"
 #include "task.h"
@@ -120,7 +121,7 @@ static void unlock_wait_list(struct kmutex *lock)
 
 /* ---- initialization -------------------------------------------------------------------- */
 
-void kmutex_init_flags(struct kmutex *lock, unsigned flags)
+void (kmutex_init_flags)(struct kmutex *lock, unsigned flags)
 {
 	if (flags & ~(KMUTEX_NO_HANDOFF | KMUTEX_NO_SPIN))
 		kmx_misuse("kmutex_init_flags: unknown flag", lock);
@@ -136,9 +137,19 @@ void kmutex_set_name(struct kmutex *lock, const char *name)
 	lock->name = name ? kmx_class_intern(name) : NULL;
 }
 
-void kmutex_init(struct kmutex *lock)
+void (kmutex_init)(struct kmutex *lock)
 {
-	kmutex_init_flags(lock, 0);
+	(kmutex_init_flags)(lock, 0);
+}
+
+/*
+ * The call-site class: the string literal the macro passes has static storage, and one
+ * address per call site, so it is the class key as it is, without interning.
+ */
+void kmutex__init_named(struct kmutex *lock, unsigned flags, const char *name)
+{
+	(kmutex_init_flags)(lock, flags);
+	lock->name = name;
 }
 
 void kmutex_destroy(struct kmutex *lock)
@@ -409,6 +420,7 @@ int kmutex__trylock_slow(struct kmutex *lock)
 	if (trylock_common(lock, kmutex__self(), false))
 		return 0;
 	kmx_lockdep_mutex_acquire(lock, 0, KMX_LD_TRYLOCK, __builtin_return_address(0));
+	kmx_acquired_event(lock);
 	return 1;
 }
 
@@ -684,11 +696,40 @@ woken_up:
 	}
 }
 
+/* ---- observability: the contention events (lock_stat.h) -------------------------------- */
+
+/*
+ * contention_begin's flags when a lock call first finds the mutex held: SPIN|MUTEX if it may
+ * spin, as the kernel's tracepoint before mutex_optimistic_spin(); MUTEX alone otherwise.
+ * Unlike the kernel, which fires it before its first trylock, we fire it only once that
+ * trylock failed, so that the debug build (every call on this path) reports contention only.
+ */
+static unsigned contention_flags(const struct kmutex *lock)
+{
+	return (lock->options & KMUTEX__OPT_NO_SPIN) ? KMX_LCB_F_MUTEX
+						     : KMX_LCB_F_MUTEX | KMX_LCB_F_SPIN;
+}
+
+/*
+ * A lock call returns: contention_end if it was contended, the acquisition if it got it.
+ * noinline: one contention_end probe site, not one per return (perf probe, 6.1, attaches
+ * only the first site of a probe name).  The call costs nothing next to a contended wait.
+ */
+static __attribute__((noinline)) int lock_call_done(struct kmutex *lock, struct kmx_contention *contention, int ret)
+{
+	if (contention)
+		kmx_contention_end(lock, contention, ret);
+	if (ret == 0)
+		kmx_acquired_event(lock);
+	return ret;
+}
+
 /* M:lock_slowpath.  mainline's __mutex_lock_common(), without ww_mutex. */
 static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadline)
 {
 	struct kmutex_task *self = kmutex__self();
 	struct kmutex_waiter waiter = { .task = self };
+	struct kmx_contention contention;
 	struct kmutex_task *owner;
 	int ret;
 
@@ -698,28 +739,30 @@ static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadl
 
 	owner = trylock_common(lock, self, false);
 	if (!owner)
-		return 0;
+		return lock_call_done(lock, NULL, 0);
 	if (owner == self)
 		kmx_misuse("recursive lock by the owner", lock);
+	kmx_contention_begin(lock, contention_flags(lock), &contention);
 	if (optimistic_spin(lock, self, NULL))
-		return 0;
+		return lock_call_done(lock, &contention, 0);
 	/* Checked only now that the call has to wait, as POSIX allows for timedlock. */
 	if ((mode & KMUTEX__TIMED) &&
 	    (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L))
-		return -EINVAL;
+		return lock_call_done(lock, &contention, -EINVAL);
 
 	lock_wait_list(lock);
 	/* After waiting for wait_lock, try again (the owner may have left meanwhile). */
 	if (!trylock_common(lock, self, false)) {
 		unlock_wait_list(lock);
-		return 0;
+		return lock_call_done(lock, &contention, 0);
 	}
 	waiter.since = monotonic_ns();
+	kmx_contention_sleep(lock, &contention);
 	enqueue_waiter(lock, &waiter);
 	ret = wait_for_lock(lock, self, &waiter, mode, deadline, false);
 	dequeue_waiter(lock, &waiter);
 	unlock_wait_list(lock);
-	return ret;
+	return lock_call_done(lock, &contention, ret);
 }
 
 /*
@@ -798,6 +841,7 @@ void kmx_lock_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 	(void)wait_for_lock(lock, waiter->task, waiter, 0, NULL, true); /* plain: cannot fail */
 	dequeue_waiter(lock, waiter);
 	unlock_wait_list(lock);
+	kmx_acquired_event(lock);
 }
 
 void kmx_lock_wait_list(struct kmutex *lock)
@@ -858,6 +902,7 @@ static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task 
  * flags, and let next compete for it.  The cmpxchg loops when the head sets HANDOFF under
  * us, so that request is never missed.
  * RELEASE pairs with the ACQUIRE of the new owner's cmpxchg (a pickup or a plain trylock).
+ * Returns true if it handed the lock over.
  */
 static bool release_or_hand_over(struct kmutex *lock, const struct kmutex_task *self,
 				 struct kmutex_task *next, bool owed)
@@ -906,6 +951,7 @@ void kmutex__unlock_slow(struct kmutex *lock)
 
 	check_valid(lock);
 	kmx_lockdep_mutex_release(lock);
+	kmx_released_event(lock);
 	for (;;) {
 		if (release_if_no_waiters(lock, self))
 			return;
@@ -920,9 +966,15 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	next = head->task;
 	owed = head_owed_handoff(lock, head);
 	wake = !owed && spinner_will_take_it(lock) ? false : mark_wakeup(head);
-	/* A head that asked (HANDOFF) is handed the lock even when we meant to skip its wakeup. */
-	if (release_or_hand_over(lock, self, next, owed) && !wake)
-		wake = mark_wakeup(head);
+	/*
+	 * A head that asked (HANDOFF) is handed the lock even when we meant to skip its wakeup.
+	 * Under wait_lock: the mutex cannot be freed yet, and the event reads its name.
+	 */
+	if (release_or_hand_over(lock, self, next, owed)) {
+		kmx_handoff_event(lock, next);
+		if (!wake)
+			wake = mark_wakeup(head);
+	}
 	KMX_TEST_POINT(KMUTEX_TP_UNLOCK_RELEASED, lock);
 	unlock_wait_list(lock);
 

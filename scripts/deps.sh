@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(gcc g++ make pkg-config libtsan2 libasan8 libubsan1 liburcu-dev spin libck-dev libabsl-dev gnuplot-nox
-	python3.11 libpython3.11-testsuite stress-ng)
+	python3.11 libpython3.11-testsuite stress-ng
+	systemtap-sdt-dev bpftrace) # the USDT probes (<sys/sdt.h>) and the probe test
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

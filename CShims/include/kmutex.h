@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #ifdef __cplusplus
@@ -79,8 +80,30 @@ struct kmutex {
 #define DEFINE_KMUTEX(lockname) struct kmutex lockname = { .name = #lockname }
 #endif
 
+/*
+ * Lock classes.  A class is every mutex with the same name pointer (struct kmutex.name), and
+ * the statistics (and lockdep) count per class:
+ *  - DEFINE_KMUTEX(x): the class "x", one per variable;
+ *  - kmutex_init(m) and kmutex_init_flags(m, f), called from C or C++: the class of the call
+ *    site, named "file.c:123", as the kernel's mutex_init() keys its class by a static
+ *    lock_class_key in the macro.  Every mutex initialized at one call site is in one class
+ *    (an init call in a header's inline function gets one class per file that expands it);
+ *  - kmutex_set_name(m, "..."): the class of that string, shared by every mutex given an
+ *    equal string;
+ *  - no name (KMUTEX_INITIALIZER, a zero-filled mutex, and the functions kmutex_init and
+ *    kmutex_init_flags called by address or from Swift): the one class "(unnamed)".
+ * The macros below stand for the functions of the same name; `(kmutex_init)(m)` and
+ * `&kmutex_init` still reach the functions, which leave the mutex unnamed.
+ */
 void kmutex_init(struct kmutex *lock);
 void kmutex_init_flags(struct kmutex *lock, unsigned flags);
+/* kmutex_init_flags, then the class `name` (kept as is: a string that outlives the mutex). */
+void kmutex__init_named(struct kmutex *lock, unsigned flags, const char *name);
+#define KMUTEX__STR2(x) #x
+#define KMUTEX__STR(x) KMUTEX__STR2(x)
+#define KMUTEX__CALL_SITE __FILE__ ":" KMUTEX__STR(__LINE__)
+#define kmutex_init(lock) kmutex__init_named((lock), 0, KMUTEX__CALL_SITE)
+#define kmutex_init_flags(lock, flags) kmutex__init_named((lock), (flags), KMUTEX__CALL_SITE)
 /* Aborts if the mutex is locked or has waiters; afterwards it must be initialized again. */
 void kmutex_destroy(struct kmutex *lock);
 /*
@@ -103,6 +126,18 @@ void kmutex_set_name(struct kmutex *lock, const char *name);
  * kmutex_interrupt_self() is async-signal-safe.
  */
 void kmutex_interrupt_self(void);
+
+/*
+ * Contention statistics per lock class, in the layout of the kernel's /proc/lock_stat (see
+ * README, "Observing contention").  Off unless enabled: KMUTEX_STAT=1 in the environment
+ * collects them and prints the table on stderr at exit; KMUTEX_STAT=PATH writes it to PATH and
+ * a CSV to PATH.csv.  Release builds count contended calls only (the fast path stays one
+ * cmpxchg); acquisitions and hold times come with the debug build.
+ */
+int kmutex_stat_enable(int on);        /* on (1), off (0), or -1 to ask; returns the old state */
+void kmutex_stat_dump(FILE *out);      /* the table, most contended class first */
+void kmutex_stat_dump_csv(FILE *out);  /* the same rows as CSV, with a header line */
+void kmutex_stat_reset(void);          /* every class's counters back to zero */
 
 /* ---- implementation of the inline entry points; not API ---------------------------------- */
 

@@ -56,11 +56,27 @@ public final class KMutex: @unchecked Sendable {
 
     /// Creates an unlocked mutex.
     ///
-    /// - Parameter options: mechanisms to turn off; the default keeps spinning and handoff on.
-    public init(options: Options = []) {
+    /// The mutex belongs to a lock class, the unit the contention statistics and the probes
+    /// report on: `name` if given (every mutex given an equal name shares one class), else the
+    /// call site, `"Module/File.swift:line"`, as C's `kmutex_init` names it.
+    ///
+    /// - Parameters:
+    ///   - options: mechanisms to turn off; the default keeps spinning and handoff on.
+    ///   - name: the lock class name; `nil` names the class after the caller's location.
+    public init(
+        options: Options = [], name: String? = nil,
+        fileID: StaticString = #fileID, line: UInt = #line
+    ) {
         storage = UnsafeMutablePointer<kmutex>.allocate(capacity: 1)
         storage.initialize(to: kmutex())
         kmutex_init_flags(storage, options.rawValue)
+        // kmutex_set_name copies the string once per distinct name (the C side interns it).
+        kmutex_set_name(storage, name ?? "\(fileID):\(line)")
+    }
+
+    /// The lock class name this mutex reports under.
+    public var name: String {
+        storage.pointee.name.map { String(cString: $0) } ?? "(unnamed)"
     }
 
     deinit {

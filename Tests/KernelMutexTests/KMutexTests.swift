@@ -23,6 +23,34 @@ struct KMutexAPITests {
         #expect(triedAfterUnlock.value)
     }
 
+    @Test func classNameIsGivenOrTheCallSite() {
+        let named = KMutex(name: "swift table")
+        #expect(named.name == "swift table")
+        let other = KMutex(name: "swift table")
+        #expect(named.storage.pointee.name == other.storage.pointee.name, "equal names share a class")
+        let line = #line + 1
+        let here = KMutex()
+        #expect(here.name == "\(#fileID):\(line)")
+    }
+
+    @Test func statisticsCountAContentionThatTimesOut() {
+        let wasEnabled = KMutexStatistics.isEnabled
+        KMutexStatistics.isEnabled = true
+        defer { KMutexStatistics.isEnabled = wasEnabled }
+        let mutex = KMutex(options: .noSpin, name: "swift stat timeout")
+        mutex.lock()
+        let acquired = Guarded(true)
+        runThreads(1) { _ in acquired.value = mutex.lock(timeout: .milliseconds(1)) }
+        mutex.unlock()
+        #expect(acquired.value == false)
+        let row = KMutexStatistics.report().split(separator: "\n")
+            .first { $0.contains("swift stat timeout:") }
+        #expect(row != nil)
+        let csv = KMutexStatistics.report(csv: true)
+        #expect(csv.hasPrefix("class,con-bounces,contentions,"))
+        #expect(csv.contains("\"swift stat timeout\",0,1,"))
+    }
+
     @Test func tryLockIsNotRecursive() {
         let mutex = KMutex()
         #expect(mutex.tryLock())

@@ -192,7 +192,8 @@ static void case_destroy_with_waiters(void)
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
-	kmutex_init_flags(&victim, KMUTEX_NO_SPIN);
+	/* NO_HANDOFF: the unlock below must release, not hand the lock to the long waiter. */
+	kmutex_init_flags(&victim, KMUTEX_NO_SPIN | KMUTEX_NO_HANDOFF);
 	kmutex_lock(&victim);
 	pthread_create(&t, NULL, wait_for_victim_noting_tid, NULL);
 	while (!(tid = __atomic_load_n(&waiter_tid, __ATOMIC_ACQUIRE)))

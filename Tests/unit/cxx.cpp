@@ -3,6 +3,7 @@
 #include "kmutex.h"
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <thread>
 
@@ -19,6 +20,11 @@ int main()
 	struct timespec deadline;
 
 	kmutex_init(&local);
+	CXX_CHECK(local.name != nullptr && std::strstr(local.name, "cxx.cpp:") != nullptr);
+	(kmutex_init)(&local);
+	CXX_CHECK(local.name == nullptr);
+	void (*init_fn)(struct kmutex *) = &kmutex_init;
+	init_fn(&local);
 	kmutex_init_flags(&flagged, KMUTEX_NO_HANDOFF | KMUTEX_NO_SPIN);
 	kmutex_lock(&global_mutex);
 	CXX_CHECK(kmutex_is_locked(&global_mutex) == 1);

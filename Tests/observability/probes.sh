@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The USDT probes: present in the library (readelf -n shows their stapsdt notes), and, where
+# bpftrace may attach uprobes, firing once per event: on a contended run, contention_end fires
+# once per contention the statistics count, the first contention_begin of each call too, and
+# contention_begin fires again (flags MUTEX) once per call that slept.  Skipped, with a
+# message, where <sys/sdt.h> was missing at build time or bpftrace cannot attach.
+# usage: probes.sh BUILD_DIR OUT_DIR
+set -uo pipefail
+build=$1 out=$2
+mkdir -p "$out"
+
+notes() { readelf -n "$1" 2>/dev/null | awk '/Provider: kmutex/ { p = 1; next } p && /Name:/ { print $2; p = 0 }' | sort -u | tr '\n' ' '; }
+
+if ! echo '#include <sys/sdt.h>' | ${CC:-gcc} -E -x c - >/dev/null 2>&1; then
+	echo "probes: SKIP: <sys/sdt.h> not found (Debian: systemtap-sdt-dev), so the library has no probes"
+	exit 0
+fi
+
+fail=0
+check_notes() { # FILE WANT...
+	local file=$1; shift
+	local have; have=$(notes "$file")
+	for p in "$@"; do
+		case " $have" in
+		*" $p "*) ;;
+		*) echo "probes: FAIL: $file has no kmutex:$p probe (has: ${have:-none})"; fail=1 ;;
+		esac
+	done
+	echo "probes: $file: kmutex probes: $have"
+}
+check_notes "$build/libkmutex.so" contention_begin contention_end handoff acquired released
+check_notes "$build/debug/libkmutex.a" contention_begin contention_end handoff acquired released
+check_notes "$out/contended" contention_begin contention_end handoff
+[ $fail -eq 0 ] || exit 1
+
+# bpftrace: only as root (or with CAP_BPF and CAP_PERFMON) and where the kernel has uprobes.
+bin=$(realpath "$out/contended")
+if ! command -v bpftrace >/dev/null; then
+	echo "probes: SKIP bpftrace test: bpftrace not installed (Debian: bpftrace)"; exit 0
+fi
+if ! timeout 60 bpftrace -q -e "usdt:$bin:kmutex:contention_end { @n = count(); }" -c "$bin 10" \
+	> "$out/bpftrace-probe.log" 2>&1; then
+	echo "probes: SKIP bpftrace test: bpftrace cannot attach a uprobe here (not root, or no"
+	echo "        uprobes in this kernel); its output:"; sed 's/^/        /' "$out/bpftrace-probe.log" | head -5
+	exit 0
+fi
+
+timeout 120 bpftrace -q -e "
+usdt:$bin:kmutex:contention_begin /@in[tid] == 0/ { @in[tid] = 1; @first = count(); }
+usdt:$bin:kmutex:contention_begin { @begin = count(); }
+usdt:$bin:kmutex:contention_end { delete(@in[tid]); @end = count(); }
+END { clear(@in); }" -c "$bin 100000" > "$out/bpftrace.log" 2>&1
+status=$?
+if [ $status -ne 0 ]; then
+	echo "probes: FAIL: bpftrace exited $status"; cat "$out/bpftrace.log"; exit 1
+fi
+get() { awk -v k="$1" '$1 == k { print $2 }' "$out/bpftrace.log"; }
+read -r _ contentions _ spin _ slept < <(grep '^contentions ' "$out/bpftrace.log")
+first=$(get '@first:') begin=$(get '@begin:') end=$(get '@end:')
+echo "probes: statistics: contentions $contentions (spin $spin, slept $slept);" \
+     "bpftrace: contention_end $end, first contention_begin $first, contention_begin $begin"
+if [ -z "$contentions" ] || [ "${contentions:-0}" -eq 0 ]; then
+	echo "probes: FAIL: the run was not contended"; cat "$out/bpftrace.log"; exit 1
+fi
+[ "${end:-0}" -eq "$contentions" ] || { echo "probes: FAIL: contention_end events != contentions"; fail=1; }
+[ "${first:-0}" -eq "$contentions" ] || { echo "probes: FAIL: first contention_begin events != contentions"; fail=1; }
+[ "${begin:-0}" -eq $((contentions + slept)) ] || { echo "probes: FAIL: contention_begin events != contentions + slept"; fail=1; }
+[ $fail -eq 0 ] && echo "probes: events match the statistics"
+exit $fail
