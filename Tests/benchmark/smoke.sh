@@ -89,6 +89,16 @@ for l in $in_process; do
 	echo "$line" | grep -Eq "$summary" || fail "test_mutex $l: SUMMARY line malformed: $line"
 done
 
+# The pthread-API programs programs.sh runs with and without the preload: here on glibc
+# alone (the preload may not be built), for the form of their result line.
+pt=$(dirname "$bench")/preload
+line=$("$pt/pt_uncontended" 100000) || fail "pt_uncontended exited non-zero"
+echo "$line" | grep -Eq "^pt_uncontended pairs=100000 ns_per_pair=$num preload=0\$" ||
+	fail "pt_uncontended line malformed: $line"
+line=$("$pt/pt_lockskew" 100 0) || fail "pt_lockskew exited non-zero"
+echo "$line" | grep -Eq "^pt_lockskew ms=100 load=0 hog_rounds=[0-9]+ victim_rounds=[0-9]+ victim_max_wait_us=$num victim_mean_wait_us=$num oversleep_max_us=$num preload=0\$" ||
+	fail "pt_lockskew line malformed: $line"
+
 # Misuse gets a one-line error and a non-zero exit.
 expect_error() {
 	local err
