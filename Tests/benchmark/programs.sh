@@ -7,7 +7,8 @@
 #
 # usage: programs.sh PRELOAD_SO OUT_DIR PT_DIR
 #   PT_DIR holds pt_uncontended and pt_lockskew (Tests/benchmark/preload/, built by bench.mk).
-#   PROGRAMS_TRIALS=N sets the trials per program (default 5, 3 for the long ones);
+#   PROGRAMS_TRIALS=N sets the trials per program (default 5; 3 for the long ones, 11 for
+#   pt-uncontended);
 #   PROGRAMS_ONLY="sysbench-mutex db_bench ..." runs only those.
 #
 # Every run checks the preload was really in effect: the program's /proc/PID/maps must (or,
@@ -20,6 +21,8 @@ out=${2:?usage: programs.sh PRELOAD_SO OUT_DIR PT_DIR}
 ptdir=${3:?usage: programs.sh PRELOAD_SO OUT_DIR PT_DIR}
 trials_short=${PROGRAMS_TRIALS:-5}
 trials_long=${PROGRAMS_TRIALS:-3}
+# uncontended runs take a tenth of a second: more of them, since one preemption spoils one
+trials_unc=${PROGRAMS_TRIALS:-11}
 only=${PROGRAMS_ONLY:-}
 
 mkdir -p "$out"
@@ -178,7 +181,7 @@ parse_memcached() {
 }
 
 run_pt_uncontended() {
-	run "$1" "$2" 60 "$ptdir/pt_uncontended" 5000000
+	run "$1" "$2" 60 "$ptdir/pt_uncontended" 2000000
 	# the program reports its own maps: it may end before the probe above looks
 	SEEN=$(sed -n 's/.* preload=\([01]\)$/\1/p' "$2")
 }
@@ -330,7 +333,7 @@ fi
 echo "program,metric,better,mode,trial,value,preload_mapped" > "$raw"
 say "programs on kmutex: LD_PRELOAD=$lib vs glibc, interleaved trials, median [min - max];"
 say "ratio = kmutex/glibc of the medians (read with 'better'); $(nproc) CPUs, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-measure pt-uncontended "$trials_short" "$ptdir/pt_uncontended" --
+measure pt-uncontended "$trials_unc" "$ptdir/pt_uncontended" --
 measure pt-lockskew "$trials_long" "$ptdir/pt_lockskew" --
 measure sysbench-mutex "$trials_short" sysbench -- sysbench --version
 measure sysbench-threads "$trials_short" sysbench -- sysbench --version
