@@ -325,6 +325,7 @@ targets() {
 # ---- main ------------------------------------------------------------------------------------
 
 : > "$report"
+rm -f "$raw" "$out/programs_summary.csv" # a previous run's figures must not pass for this one's
 say ""
 if [ ! -f "$lib" ]; then
 	say "programs: SKIPPED: no $lib (make lib builds it; or make bench-preload BENCH_PRELOAD=PATH)"
