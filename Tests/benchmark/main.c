@@ -287,8 +287,10 @@ static int run_modes(struct options *o, FILE *out)
 	}
 	if (mode_is(m, "all", "fairness") || !strcmp(m, "waittime"))
 		failed |= bench_waittime(cfg, out, &res);
-	if (mode_is(m, "all", "condvar")) /* condvar.c: issue 9's kcond vs glibc's condvar */
-		cfg->trials = o->trials ? o->trials : o->profile->tp_trials, failed |= bench_condvar(cfg, out, &res);
+	if (mode_is(m, "all", "condvar")) { /* condvar.c: issue 9's kcond vs glibc's condvar */
+		cfg->trials = o->trials ? o->trials : o->profile->tp_trials;
+		failed |= bench_condvar(cfg, out, &res);
+	}
 	bench_report_targets(cfg, &res, out);
 	return failed;
 }
