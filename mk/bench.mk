@@ -1,6 +1,7 @@
-# Issue 4: the side-by-side benchmark.  `make bench` (~2 minutes), `make bench-full` (the long
-# sweep); test-bench-smoke runs every mode and lock for a fraction of a second each and checks
-# the output is well formed (no timing assertions).
+# Issue 4: the side-by-side benchmark.  `make bench` (~4 minutes, with issue 9's condvar mode
+# and real programs under the pthread preload), `make bench-full` (the long sweep);
+# test-bench-smoke runs every mode and lock for a fraction of a second each and checks the
+# output is well formed (no timing assertions).
 
 BENCH_DIR     := $(BUILD)/bench
 BENCH_SRC     := Tests/benchmark
@@ -13,7 +14,17 @@ BENCH_LIBS     = $(shell pkg-config --libs absl_synchronization) -lck -lm -lpthr
 SWIFTC        ?= $(firstword $(shell command -v swiftc 2>/dev/null) $(wildcard /opt/swift/usr/bin/swiftc))
 BENCH_PEER    := $(if $(SWIFTC),$(BENCH_DIR)/swift-mutex-peer)
 
-.PHONY: bench bench-full bench-programs test-bench-smoke
+.PHONY: bench bench-full bench-programs test-bench-smoke bench-deps bench-preload
+
+# Issue 9: real programs on glibc and under LD_PRELOAD=libkmutex-pthread.so (programs.sh),
+# plus two pthread-API programs of our own (preload/), built against glibc alone.
+BENCH_PRELOAD ?= $(abspath $(BUILD)/libkmutex-pthread.so)
+BENCH_PT_DIR  := $(BENCH_DIR)/preload
+BENCH_PT      := $(BENCH_PT_DIR)/pt_uncontended $(BENCH_PT_DIR)/pt_lockskew
+# the programs' run: medians over interleaved trials, about 2 minutes
+define bench_preload_run
+	$(BENCH_SRC)/programs.sh $(BENCH_PRELOAD) $(1) $(BENCH_PT_DIR)
+endef
 
 # deps first (order-only: it never forces a rebuild), so a fresh machine gets libck and absl.
 $(BENCH_DIR)/obj/%.o: $(BENCH_SRC)/%.c $(BENCH_SRC)/bench.h $(KMUTEX_HDRS) | deps
@@ -32,7 +43,19 @@ $(BENCH_DIR)/swift-mutex-peer: $(BENCH_SRC)/SwiftMutexPeer.swift
 	@mkdir -p $(@D)
 	$(SWIFTC) -O -parse-as-library $< -o $@
 
-bench-programs: $(BENCH_DIR)/kmutex-bench $(BENCH_PEER)
+bench-programs: $(BENCH_DIR)/kmutex-bench $(BENCH_PEER) $(BENCH_PT)
+
+$(BENCH_PT_DIR)/%: $(BENCH_SRC)/preload/%.c $(BENCH_SRC)/preload/preloaded.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O2 -pthread -o $@ $<
+
+# sysbench, stress-ng, rocksdb-tools, memcached, libmemcached-tools: for make bench only.
+bench-deps: deps
+	@BENCH=1 scripts/deps.sh
+
+# lib: builds libkmutex-pthread.so where the pthread drop-in is (programs.sh skips without it).
+bench-preload: bench-deps lib $(BENCH_PT)
+	$(call bench_preload_run,$(BENCH_DIR))
 
 define bench_run
 	$(if $(SWIFTC),,@echo "bench: swiftc not found: the swift-mutex column is skipped")
@@ -40,11 +63,13 @@ define bench_run
 	$(BENCH_SRC)/plot.sh $(2)
 endef
 
-bench: bench-programs
+bench: bench-programs bench-deps lib
 	$(call bench_run,--quick,$(BENCH_DIR))
+	$(call bench_preload_run,$(BENCH_DIR))
 
-bench-full: bench-programs
+bench-full: bench-programs bench-deps lib
 	$(call bench_run,--full,$(BENCH_DIR)/full)
+	PROGRAMS_TRIALS=7 $(call bench_preload_run,$(BENCH_DIR)/full)
 
 test-bench-smoke: bench-programs
 	$(BENCH_SRC)/smoke.sh $(BENCH_DIR)/kmutex-bench $(BENCH_DIR)/smoke

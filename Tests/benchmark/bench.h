@@ -100,6 +100,8 @@ int bench_locktorture(const struct bench_config *cfg, FILE *out, struct bench_re
 int bench_lockskew(const struct bench_config *cfg, FILE *out, struct bench_results *res);
 int bench_waittime(const struct bench_config *cfg, FILE *out, struct bench_results *res);
 int bench_test_mutex(int argc, char **argv);
+/* condvar.c: kmutex + kcond vs pthread_mutex + pthread_cond, broadcast and prodcons */
+int bench_condvar(const struct bench_config *cfg, FILE *out, struct bench_results *res);
 
 /* ---- figures the target check reads (report.c) ---- */
 #define BENCH_MAXLOCKS 32

@@ -16,7 +16,7 @@
 static const char usage[] =
 	"usage: kmutex-bench [MODE] [OPTIONS]\n"
 	"modes: all (default), uncontended, throughput, fairness (= locktorture lockskew waittime),\n"
-	"       locktorture, lockskew, waittime, list, help,\n"
+	"       locktorture, lockskew, waittime, condvar, list, help,\n"
 	"       test_mutex [--lock NAME] nr_readers nr_writers duration [-c rdur] [-e wdur] [-d wdelay]\n"
 	"options:\n"
 	"  --quick | --full | --smoke   profile: ~2 minutes (default) | the long sweep | a few seconds\n"
@@ -287,6 +287,10 @@ static int run_modes(struct options *o, FILE *out)
 	}
 	if (mode_is(m, "all", "fairness") || !strcmp(m, "waittime"))
 		failed |= bench_waittime(cfg, out, &res);
+	if (mode_is(m, "all", "condvar")) { /* condvar.c: issue 9's kcond vs glibc's condvar */
+		cfg->trials = o->trials ? o->trials : o->profile->tp_trials;
+		failed |= bench_condvar(cfg, out, &res);
+	}
 	bench_report_targets(cfg, &res, out);
 	return failed;
 }
@@ -295,7 +299,7 @@ int main(int argc, char **argv)
 {
 	struct options o = { .mode = "all", .profile = &profiles[0] };
 	static const char *const modes[] = { "all", "uncontended", "throughput", "fairness",
-					     "locktorture", "lockskew", "waittime" };
+					     "locktorture", "lockskew", "waittime", "condvar" };
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out, *report;

@@ -52,6 +52,20 @@ check_csv lockskew.csv \
 	"^$name,1,[0-9]+,[0-9]+,[0-9]+,$num,$num,$num\$" "$in_process" 1
 check_csv waittime.csv "lock,threads,acquisitions,p50_ns,p99_ns,p999_ns,max_ns,acq_mean,acq_stddev" \
 	"^$name,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,$num,$num\$" "$in_process" 1
+# condvar (issue 9): both implementations, both variants, threads 4, 16, 32.
+cv_num='[0-9]+(\.[0-9]+)?'
+check_csv condvar.csv "variant,impl,threads,trial,duration_ms,rounds_per_s,cpu_us_per_round,vcsw_per_round" \
+	"^(broadcast|prodcons),(kcond|pthread-cond),(4|16|32),1,[0-9]+,[0-9]+,$cv_num,$cv_num\$" "" 0
+check_csv condvar_summary.csv \
+	"variant,impl,threads,median_rounds_s,min_rounds_s,max_rounds_s,median_cpu_us,min_cpu_us,max_cpu_us,median_vcsw,min_vcsw,max_vcsw,ratio_rounds_vs_pthread_cond" \
+	"^(broadcast|prodcons),(kcond|pthread-cond),(4|16|32)(,$cv_num){10}\$" "" 0
+for v in broadcast prodcons; do
+	for i in kcond pthread-cond; do
+		n=$(grep -c "^$v,$i," "$out/condvar_summary.csv" 2>/dev/null || true)
+		[ "$n" = 3 ] || fail "condvar_summary.csv: $n rows for $v/$i, expected 3 (threads 4, 16, 32)"
+		grep -Eq "^  $v +(4|16|32)  $i +[0-9]+ \[" "$out/stdout.txt" || fail "no condvar table line for $v/$i"
+	done
+done
 
 # The terminal report: locktorture's line for every lock, and the target summary.
 for l in $in_process; do
@@ -75,6 +89,16 @@ for l in $in_process; do
 	echo "$line" | grep -Eq "$summary" || fail "test_mutex $l: SUMMARY line malformed: $line"
 done
 
+# The pthread-API programs programs.sh runs with and without the preload: here on glibc
+# alone (the preload may not be built), for the form of their result line.
+pt=$(dirname "$bench")/preload
+line=$("$pt/pt_uncontended" 100000) || fail "pt_uncontended exited non-zero"
+echo "$line" | grep -Eq "^pt_uncontended pairs=100000 ns_per_pair=$num preload=0\$" ||
+	fail "pt_uncontended line malformed: $line"
+line=$("$pt/pt_lockskew" 100 0) || fail "pt_lockskew exited non-zero"
+echo "$line" | grep -Eq "^pt_lockskew ms=100 load=0 hog_rounds=[0-9]+ victim_rounds=[0-9]+ victim_max_wait_us=$num victim_mean_wait_us=$num oversleep_max_us=$num preload=0\$" ||
+	fail "pt_lockskew line malformed: $line"
+
 # Misuse gets a one-line error and a non-zero exit.
 expect_error() {
 	local err
@@ -86,6 +110,7 @@ expect_error test_mutex --lock swift-mutex 1 1 1
 expect_error test_mutex 1 1
 expect_error nosuchmode
 expect_error throughput --threads 0
+expect_error condvar --trials 0x
 
 # Plots, when gnuplot is there.
 if command -v gnuplot >/dev/null; then
