@@ -20,20 +20,29 @@
  * signalled while its deadline passed returns 0: it consumed the signal, so it must not
  * report a timeout, or the signal would be lost for everyone.
  *
- * Signal and broadcast (M:kcond_signal, M:kcond_broadcast) do not wake the waiters they
- * take off the list when the mutex is a kmutex: a waiter woken while the signaller holds the
- * mutex would only block on it at once, and a broadcast that woke N waiters would have them
- * all fight for the mutex and all but one go back to sleep on it (the stampede).  Instead
- * they move the node (signal) or every node (broadcast) onto the mutex's wait list, still
- * asleep, under the mutex's wait_lock (M:kcond_morph, "wait morphing": parking_lot's Condvar
- * requeues onto its mutex the same way, and glibc once did with FUTEX_CMP_REQUEUE).  Unlocks
- * then wake them one at a time, as mutex waiters, handoff included.  They are never stranded:
- * setting WAITERS tells whether the mutex is owned, atomically; if it is, the owner's unlock
- * fails its fast path and wakes the head; if not, the signaller wakes the head itself
- * (kmx_wake_moved_head()).  So with N waiters a broadcast wakes one, when the mutex is free,
- * or none until the owner unlocks.  Lock order: the kcond's lock, then the mutex's wait_lock;
- * kmutex.c never takes a kcond's lock.  With a foreign mutex, woken nodes are marked WOKEN,
- * their wake words set UP, and the futex wake issued (after dropping the lock for the last).
+ * Signal (M:kcond_signal): under the lock, pop the head, mark it WOKEN and its wake word UP;
+ * the futex wake is issued after dropping the lock, as the mutex's unlock does.  The woken
+ * waiter relocks the mutex like any locker: it spins while the signaller, if it holds the
+ * mutex, finishes its critical section, or it queues.  (Moving the waiter onto the mutex's
+ * wait list instead, as broadcast does, was measured and dropped: in `kmutex-bench condvar`,
+ * producers and consumers signalling once per item, the moved waiters queued behind every
+ * running thread, and throughput at 16 and 32 threads fell to 0.66-0.81x glibc's; waking
+ * them gave 1.29-1.45x.)
+ *
+ * Broadcast (M:kcond_broadcast) does not wake every waiter only to have them all fight for
+ * the mutex and all but one go back to sleep on it (the stampede).  It moves every node onto
+ * the mutex's wait list, still asleep, under the mutex's wait_lock (M:kcond_morph, "wait
+ * morphing": parking_lot's Condvar requeues onto its mutex the same way, and glibc once did
+ * with FUTEX_CMP_REQUEUE).  Unlocks then wake them one at a time, as mutex waiters, handoff
+ * included.  They are never stranded: setting WAITERS tells whether the mutex is owned,
+ * atomically; if it is, the owner's unlock fails its fast path and wakes the head; if not,
+ * the broadcaster wakes the head itself (kmx_wake_moved_head()).  So with N waiters a
+ * broadcast wakes one when the mutex is free, none until the owner unlocks when it is held.
+ * All nodes are moved before any wakeup: a woken waiter that could relock and unlock the
+ * mutex before the others are on its list would leave them asleep on a free mutex (the
+ * model found this in a design that woke the first and then moved the rest).  Lock order:
+ * the kcond's lock, then the mutex's wait_lock; kmutex.c never takes a kcond's lock.  With a
+ * foreign mutex, broadcast wakes every node as a signal does.
  *
  * Lifetime: POSIX lets a thread destroy a condition variable as soon as no thread is blocked
  * on it, e.g. right after a broadcast, while the woken waiters have not returned yet.  A waiter
@@ -143,12 +152,12 @@ static struct kmutex_task *wake_first(struct kcond *c)
 }
 
 /*
- * M:kcond_morph.  Under c->lock: move the head waiter, or all of them, onto the kmutex's wait
- * list, still asleep with their wake words armed: the unlocks that make each the head of the
- * mutex's list wake them (kmx_wake_moved_head() wakes one now if the mutex is free).
+ * M:kcond_morph.  Under c->lock: move every waiter onto the kmutex's wait list, still asleep
+ * with their wake words armed: the unlocks that make each the head of the mutex's list wake
+ * them (kmx_wake_moved_head() wakes one now if the mutex is free).
  * Returns the task to futex-wake once the locks are dropped, or NULL.
  */
-static struct kmutex_task *move_to_mutex(struct kcond *c, struct kmutex *lock, bool all)
+static struct kmutex_task *move_to_mutex(struct kcond *c, struct kmutex *lock)
 {
 	struct kmutex_task *task;
 
@@ -160,17 +169,17 @@ static struct kmutex_task *move_to_mutex(struct kcond *c, struct kmutex *lock, b
 			c->mutex = NULL;
 		kmx_enqueue_moved_waiter(lock, waiter);
 		put_ref(c); /* on the waiter's behalf: a moved waiter never touches the kcond again */
-	} while (all && c->waiters);
+	} while (c->waiters);
 	task = kmx_wake_moved_head(lock);
 	kmx_unlock_wait_list(lock);
 	return task;
 }
 
 /*
- * M:kcond_signal and M:kcond_broadcast.  With a kmutex, the woken are moved onto its wait
- * list: a waiter woken while the signaller holds the mutex would only block on it at once,
- * and a broadcast that woke every waiter would have them all fight for it (the stampede).
- * With a foreign mutex there is no list to move to: wake them as WOKEN, and each relocks.
+ * M:kcond_signal and M:kcond_broadcast.  A signal wakes its waiter (WOKEN), which relocks the
+ * mutex itself; a broadcast with a kmutex moves every waiter onto the mutex's wait list, since
+ * waking them all would have them all fight for it (the stampede).  With a foreign mutex there
+ * is no list to move to: a broadcast wakes them all as WOKEN, and each relocks.
  */
 static void wake_waiters(struct kcond *c, bool all)
 {
@@ -184,8 +193,8 @@ static void wake_waiters(struct kcond *c, bool all)
 	if (!kmx_load(&c->waiters, KMX_RELAXED))
 		return;
 	kmx_wait_lock(&c->lock);
-	if (c->waiters && c->mutex_kind == KCOND__KMUTEX) {
-		task = move_to_mutex(c, c->mutex, all);
+	if (c->waiters && c->mutex_kind == KCOND__KMUTEX && all) {
+		task = move_to_mutex(c, c->mutex);
 	} else if (c->waiters) {
 		/*
 		 * The wakes of all but the last are issued under c->lock, since a woken node may

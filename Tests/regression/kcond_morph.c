@@ -13,7 +13,7 @@
  * waiters instead fails the first check (fewer waiters on the list at that instant) or, for
  * those woken threads quick enough to have queued already, the second.
  *
- * Also: a signal while the mutex is held moves exactly one waiter.
+ * Also: a signal wakes its waiter rather than moving it (kcond.c says why).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -112,7 +112,11 @@ static void broadcast_moves_all(void)
 	printf("kcond_morph: broadcast moved %d waiters onto the held mutex; all returned\n", on_list);
 }
 
-static void signal_moves_one(void)
+/*
+ * A signal wakes its waiter instead (moving it was measured to be slower, see kcond.c): right
+ * after the signal, the mutex's list is still empty and the waiter's wake word is UP.
+ */
+static void signal_wakes_one(void)
 {
 	pthread_t t[2];
 
@@ -120,17 +124,15 @@ static void signal_moves_one(void)
 	kmutex_lock(&lock);
 	ready = 1;
 	kcond_signal(&cond);
-	if (kmutex_test_nr_waiters(&lock) != 1)
-		fail("signal did not move exactly one waiter onto the mutex");
+	if (kmutex_test_nr_waiters(&lock) != 0)
+		fail("signal moved its waiter onto the mutex instead of waking it");
 	kcond_signal(&cond);
-	if (kmutex_test_nr_waiters(&lock) != 2)
-		fail("the second signal did not move the second waiter");
 	kmutex_unlock(&lock);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	if (returned != 2)
 		fail("not every waiter returned once");
-	printf("kcond_morph: each signal moved one waiter; both returned\n");
+	printf("kcond_morph: each signal woke its waiter (none moved); both returned\n");
 }
 
 static void on_alarm(int sig)
@@ -148,7 +150,7 @@ int main(void)
 	alarm(120);
 	kmutex_test_hook = hook;
 	broadcast_moves_all();
-	signal_moves_one();
+	signal_wakes_one();
 	printf("kcond_morph: PASS\n");
 	return 0;
 }
