@@ -321,22 +321,26 @@ static void ld_symbolize(char *buf, size_t size, const void *ip)
 }
 
 /*
- * The lock class of a pthread mutex: the mutex itself, as the incarnation that was first
- * locked at ip.  The key is an interned "mutex 0x... first locked at main+0x2a [prog]",
- * made on the first lock with lockdep on and kept in kmutex.name (NULL from every
- * initializer: PTHREAD_MUTEX_INITIALIZER, pthread_mutex_init, mtx_init, a zeroing C++
- * constructor).  So:
- *  - no two mutexes share a class.  The kernel shares one per mutex_init() call site, and
+ * The lock class of a pthread mutex: the mutex itself, one incarnation of it.  The key is an
+ * interned "mutex 0x... #n first locked at main+0x2a [prog]", made on the first lock with
+ * lockdep on (n counts incarnations) and kept in kmutex.name, which every initializer zeroes
+ * (PTHREAD_MUTEX_INITIALIZER, pthread_mutex_init, mtx_init, a C++ constructor).  So:
+ *  - no two mutexes share a class.  The kernel shares one per mutex_init() call site and
  *    asks for kmutex_lock_nested() where two of a class nest; an unmodified program cannot
  *    annotate, and a per-site class would turn every parent/child or hand-over-hand nesting,
  *    and every mutex behind a lock or init wrapper, into "recursive locking".  The price: an
  *    inversion is found between the same two mutexes, not between any two of a kind.
- *  - memory reused for another mutex (freed without pthread_mutex_destroy, as libstdc++'s
- *    std::mutex is) gets a new class once it is first locked elsewhere, so stale edges of the
- *    old mutex do not make false cycles; reused by the same code, it is the same role.
+ *  - memory reused for a new mutex (freed without pthread_mutex_destroy, as libstdc++'s
+ *    std::mutex is, or destroyed and initialized again) is a new class, so the old mutex's
+ *    edges cannot make a false cycle with the new one's, even when one wrapper locks both.
+ *  - each incarnation that is locked costs lockdep a class (a node) for good: a program
+ *    that locks more than lockdep.c's MAX_NODES (8192) mutexes in its life makes lockdep say
+ *    "too many lock classes" and turn itself off (it never reports falsely for it).
  * The string is made with dladdr and snprintf into a stack buffer and interned in mmap'd
  * memory under a wait_lock (lock_class.c): no malloc, no pthread mutex, inside the lock.
  */
+static uint32_t ld_incarnations; /* mutexes named so far; atomic */
+
 static const char *ld_class(struct kmutex *lock, const void *ip)
 {
 	/* ACQUIRE pairs with the RELEASE cmpxchg below: the interned string is readable. */
@@ -346,7 +350,9 @@ static const char *ld_class(struct kmutex *lock, const void *ip)
 	if (kmx_likely(name != NULL))
 		return name;
 	ld_symbolize(site, sizeof(site), ip);
-	snprintf(buf, sizeof(buf), "mutex %p first locked at %s", (void *)lock, site);
+	/* RELAXED: only a distinct number is needed; it orders nothing. */
+	snprintf(buf, sizeof(buf), "mutex %p #%u first locked at %s", (void *)lock,
+		 kmx_add_return(&ld_incarnations, 1, KMX_RELAXED), site);
 	mine = kmx_class_intern(buf);
 	/* RELEASE publishes the string.  Two first lockers agree on the winner's class; the
 	 * loser's failed compare is a relaxed load, so it reloads with ACQUIRE (as above). */
