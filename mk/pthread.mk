@@ -74,4 +74,60 @@ test-pthread-programs: $(PTHREAD_SO) $(PTHREAD_TESTS)/cxx_program | deps
 	@timeout -k 5 240 Tests/pthread/programs.sh $(abspath $(PTHREAD_SO)) $(PTHREAD_TESTS)/cxx_program \
 		$(PTHREAD_TESTS)/programs || { rc=$$?; [ $$rc -eq 124 ] && echo "TIMEOUT: test-pthread-programs ran longer than 240 s" >&2; exit $$rc; }
 
-TESTS += test-pthread test-pthread-programs
+# ---- lockdep through the drop-in (issue 11): KMUTEX_LOCKDEP=1 ------------------------------
+# test-pthread-lockdep: the kernel selftest scenarios through pthread mutexes and mtx_*
+# (Tests/pthread/lockdep.c: each reported exactly once or not at all), then clean runs, no
+# report allowed, of the api test, the C++ program and CPython's test_threading.
+# bench-pthread-fastpath: the uncontended lock+unlock through the preload, this tree against
+# BEFORE_SO (a build of the preload without the change to measure), interleaved, medians.
+PT_LD_DIR := $(PTHREAD_TESTS)/lockdep-runs
+# $(call pt_ld_clean,SECONDS,WHAT,COMMAND[,N]): COMMAND under the preload with KMUTEX_LOCKDEP=1;
+# any lockdep report, or lockdep turning itself off, fails (stderr kept in $(PT_LD_DIR)),
+# but for N "recursive locking" reports the program provokes on purpose (default 0).
+define pt_ld_clean
+	@echo "== lockdep clean run: $(2)"
+	@mkdir -p $(PT_LD_DIR)
+	@timeout -k 5 $(1) env KMUTEX_LOCKDEP=1 $(PRELOAD) $(3) > $(PT_LD_DIR)/$(2).out 2> $(PT_LD_DIR)/$(2).err; \
+	rc=$$?; [ $$rc -eq 124 ] && { echo "TIMEOUT: $(2) with lockdep ran longer than $(1) s" >&2; exit 1; }; \
+	rec=$$(grep -c "WARNING: possible recursive locking detected" $(PT_LD_DIR)/$(2).err); \
+	if grep -q "WARNING: possible circular\|lockdep turned off" $(PT_LD_DIR)/$(2).err || \
+	   [ "$$rec" != "$(or $(4),0)" ]; then \
+		cat $(PT_LD_DIR)/$(2).err >&2; echo "FAIL: $(2) produced an unexpected lockdep report" >&2; exit 1; fi; \
+	[ $$rc -eq 0 ] || { tail -20 $(PT_LD_DIR)/$(2).out $(PT_LD_DIR)/$(2).err >&2; echo "FAIL: $(2) exited $$rc" >&2; exit 1; }; \
+	tail -n 1 $(PT_LD_DIR)/$(2).out; echo "   $(2): no lockdep report but the $(or $(4),0) provoked on purpose"
+endef
+
+.PHONY: test-pthread-lockdep bench-pthread-fastpath
+test-pthread-lockdep: $(PTHREAD_SO) $(PTHREAD_TESTS)/lockdep $(PTHREAD_TESTS)/api $(PTHREAD_TESTS)/cxx_program | deps
+	$(call pt_run,120,lockdep scenarios through pthread mutexes under the preload,env $(PRELOAD) $(PTHREAD_TESTS)/lockdep)
+	@# api relocks two ERRORCHECK mutexes on purpose (EDEADLK): lockdep reports each, once.
+	$(call pt_ld_clean,60,api,$(PTHREAD_TESTS)/api,2)
+	$(call pt_ld_clean,60,cxx_program,$(PTHREAD_TESTS)/cxx_program --expect-kmutex)
+	$(call pt_ld_clean,300,cpython-test_threading,/usr/bin/python3.11 -m test test_threading)
+	@echo "== lockdep is live inside CPython under the preload: an ABBA through ctypes is reported"
+	@timeout -k 5 60 env KMUTEX_LOCKDEP=1 $(PRELOAD) /usr/bin/python3.11 -c "$$PT_LD_PY_ABBA" 2>&1 | \
+		grep -c "WARNING: possible circular locking dependency detected" | grep -qx 1 || \
+		{ echo "FAIL: python3.11 ABBA through ctypes: not reported exactly once" >&2; exit 1; }
+
+# CPython's threading.Lock is a sem_t on Linux: test_threading validates the GIL's two
+# pthread mutexes.  This control shows that reports do come out of a CPython process.
+define PT_LD_PY_ABBA
+import ctypes
+libc = ctypes.CDLL(None)
+a, b = ctypes.create_string_buffer(40), ctypes.create_string_buffer(40)
+for first, second in ((a, b), (b, a)):
+    libc.pthread_mutex_lock(first); libc.pthread_mutex_lock(second)
+    libc.pthread_mutex_unlock(second); libc.pthread_mutex_unlock(first)
+endef
+export PT_LD_PY_ABBA
+
+BEFORE_SO ?=
+bench-pthread-fastpath: $(PTHREAD_SO) $(PTHREAD_TESTS)/lockloop
+	@[ -n "$(BEFORE_SO)" ] || { echo "usage: make bench-pthread-fastpath BEFORE_SO=/path/to/old/libkmutex-pthread.so" >&2; exit 1; }
+	timeout -k 5 600 Tests/pthread/fastpath_cost.sh $(PTHREAD_TESTS)/lockloop $(abspath $(BEFORE_SO)) $(abspath $(PTHREAD_SO)) 21
+
+$(PTHREAD_TESTS)/lockloop: Tests/pthread/lockloop.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O2 -pthread -o $@ $<
+
+TESTS += test-pthread test-pthread-programs test-pthread-lockdep

@@ -37,6 +37,13 @@
  * outright, a lock of a mutex nobody owns (or handed to a vanished waiter) starts from a
  * clean word.  A mutex owned by a vanished thread stays locked, as in glibc.  The first time
  * another thread reaches a slow path the child stops being alone and this ends.
+ *
+ * Lockdep (KMUTEX_LOCKDEP=1 or =abort; CShims/lockdep.h).  Every mutex that runs on kmutex
+ * (not the forwarded ones) is validated: lock, timedlock and the relock of a condvar wait are
+ * blocking acquisitions, trylock is pushed without an edge, a RECURSIVE mutex counts only its
+ * outermost level, and a condvar wait takes its mutex off the thread's held stack while it
+ * sleeps.  With lockdep off, the fast paths pay one relaxed load and one predictable branch
+ * (lockdep_off()); with it on, every call takes the slow path.  Classes: see ld_class().
  */
 #include "kmutex.h"
 
@@ -46,6 +53,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <threads.h>
 #include <time.h>
@@ -53,7 +61,16 @@
 #include "atomic.h"
 #include "debug.h"
 #include "kmutex_int.h"
+#include "lock_class.h"
+#include "lockdep.h"
 #include "owner.h"
+
+/*
+ * lockdep.c is linked into this library: bind the mode word locally, so the fast paths read
+ * it directly instead of through the GOT (it is not interposable here; nothing outside the
+ * library reads it).
+ */
+extern int kmx_lockdep__mode __attribute__((visibility("hidden")));
 
 _Static_assert(sizeof(struct kmutex) <= sizeof(pthread_mutex_t), "a kmutex must fit in pthread_mutex_t");
 _Static_assert(offsetof(struct kmutex, options) == offsetof(pthread_mutex_t, __data.__kind),
@@ -269,6 +286,107 @@ static void fork_repair_cond(struct kcond *c)
 	c->lock = 0;
 }
 
+/* ---- lockdep ---------------------------------------------------------------------------- */
+
+/*
+ * The fast paths' only test for lockdep: one relaxed load and one compare.  Only "off" (1,
+ * see lockdep.h) stays on the fast path; "not read yet" (0, before lockdep.c's constructor)
+ * and "on" take the slow path, whose kmx_lockdep_enabled() reads the mode if need be.
+ */
+static inline bool lockdep_off(void)
+{
+	/* RELAXED: as kmx_lockdep_enabled(): written once, with the same value by every
+	 * thread that reads the environment; it orders nothing. */
+	return kmx_likely(kmx_load(&kmx_lockdep__mode, KMX_RELAXED) == 1);
+}
+
+/* "function+0xoff [object]" for the code address ip, into buf (no allocation). */
+static void ld_symbolize(char *buf, size_t size, const void *ip)
+{
+	Dl_info info;
+	const char *obj;
+
+	if (!dladdr(ip, &info) || !info.dli_fname) {
+		snprintf(buf, size, "%p", ip);
+		return;
+	}
+	obj = strrchr(info.dli_fname, '/');
+	obj = obj ? obj + 1 : info.dli_fname;
+	if (info.dli_sname)
+		snprintf(buf, size, "%s+0x%lx [%s]", info.dli_sname,
+			 (unsigned long)((const char *)ip - (const char *)info.dli_saddr), obj);
+	else
+		snprintf(buf, size, "%s+0x%lx", obj,
+			 (unsigned long)((const char *)ip - (const char *)info.dli_fbase));
+}
+
+/*
+ * The lock class of a pthread mutex: the mutex itself, one incarnation of it.  The key is an
+ * interned "mutex 0x... #n first locked at main+0x2a [prog]", made on the first lock with
+ * lockdep on (n counts incarnations) and kept in kmutex.name, which every initializer zeroes
+ * (PTHREAD_MUTEX_INITIALIZER, pthread_mutex_init, mtx_init, a C++ constructor).  So:
+ *  - no two mutexes share a class.  The kernel shares one per mutex_init() call site and
+ *    asks for kmutex_lock_nested() where two of a class nest; an unmodified program cannot
+ *    annotate, and a per-site class would turn every parent/child or hand-over-hand nesting,
+ *    and every mutex behind a lock or init wrapper, into "recursive locking".  The price: an
+ *    inversion is found between the same two mutexes, not between any two of a kind.
+ *  - memory reused for a new mutex (freed without pthread_mutex_destroy, as libstdc++'s
+ *    std::mutex is, or destroyed and initialized again) is a new class, so the old mutex's
+ *    edges cannot make a false cycle with the new one's, even when one wrapper locks both.
+ *  - each incarnation that is locked costs lockdep a class (a node) for good: a program
+ *    that locks more than lockdep.c's MAX_NODES (8192) mutexes in its life makes lockdep say
+ *    "too many lock classes" and turn itself off (it never reports falsely for it).
+ * The string is made with dladdr and snprintf into a stack buffer and interned in mmap'd
+ * memory under a wait_lock (lock_class.c): no malloc, no pthread mutex, inside the lock.
+ */
+static uint32_t ld_incarnations; /* mutexes named so far; atomic */
+
+static const char *ld_class(struct kmutex *lock, const void *ip)
+{
+	/* ACQUIRE pairs with the RELEASE cmpxchg below: the interned string is readable. */
+	const char *name = kmx_load(&lock->name, KMX_ACQUIRE), *mine;
+	char site[160], buf[224];
+
+	if (kmx_likely(name != NULL))
+		return name;
+	ld_symbolize(site, sizeof(site), ip);
+	/* RELAXED: only a distinct number is needed; it orders nothing. */
+	snprintf(buf, sizeof(buf), "mutex %p #%u first locked at %s", (void *)lock,
+		 kmx_add_return(&ld_incarnations, 1, KMX_RELAXED), site);
+	mine = kmx_class_intern(buf);
+	/* RELEASE publishes the string.  Two first lockers agree on the winner's class; the
+	 * loser's failed compare is a relaxed load, so it reloads with ACQUIRE (as above). */
+	if (kmx_try_cmpxchg(&lock->name, &name, mine, KMX_RELEASE))
+		return mine;
+	return kmx_load(&lock->name, KMX_ACQUIRE);
+}
+
+/* The calling thread is about to take lock (flags: KMX_LD_*), or has, for a trylock. */
+static void ld_acquire(struct kmutex *lock, unsigned flags, const void *ip)
+{
+	const char *class;
+
+	if (kmx_likely(!kmx_lockdep_enabled()))
+		return;
+	class = ld_class(lock, ip);
+	kmx_lockdep_acquire(lock, class, class, 0, flags, ip);
+}
+
+static void ld_release(struct kmutex *lock)
+{
+	if (kmx_unlikely(kmx_lockdep_enabled()))
+		kmx_lockdep_release(lock);
+}
+
+/* ERRORCHECK, locked again by its owner: EDEADLK, but lockdep reports the AA first. */
+static void ld_check_relock(struct kmutex *lock, int mode, const void *ip)
+{
+	if (kmx_likely(!kmx_lockdep_enabled()))
+		return;
+	ld_acquire(lock, mode ? KMX_LD_WAIT : 0, ip);
+	kmx_lockdep_release(lock); /* the entry just pushed: the lock stays held once */
+}
+
 /* ---- mutexes ----------------------------------------------------------------------------- */
 
 static bool wants_glibc(const pthread_mutexattr_t *attr)
@@ -322,9 +440,10 @@ static int glibc_timed(pthread_mutex_t *mutex, clockid_t clockid, const struct t
  * (+REALTIME); clocklock says which glibc call a forwarded timed lock goes to.
  */
 static int lock_slow(pthread_mutex_t *mutex, int mode, clockid_t clockid,
-		     const struct timespec *abstime, bool clocklock)
+		     const struct timespec *abstime, bool clocklock, const void *ip)
 {
 	struct kmutex *lock = as_kmutex(mutex);
+	int ret;
 
 	switch (classify(mutex_options(lock))) {
 	case MC_GLIBC:
@@ -333,48 +452,65 @@ static int lock_slow(pthread_mutex_t *mutex, int mode, clockid_t clockid,
 	case MC_INVALID:
 		return EINVAL;
 	case MC_ERRORCHECK:
-		if (kmx_owned_by_self(lock))
+		if (kmx_owned_by_self(lock)) {
+			ld_check_relock(lock, mode, ip);
 			return EDEADLK;
+		}
 		break;
 	case MC_RECURSIVE:
 		if (kmx_owned_by_self(lock))
-			return recurse(lock);
+			return recurse(lock); /* not an acquisition for lockdep */
 		break;
 	case MC_PLAIN:
-		break; /* recursion is misuse: the core reports it */
+		break; /* recursion is misuse: the core reports it (lockdep first, if on) */
 	}
 	fork_repair_lock(lock);
-	return -kmutex__lock_slow(lock, mode, abstime);
+	/* Before blocking, as the kernel's mutex_acquire(): a deadlock about to happen is
+	 * reported; a lock that fails (timeout, EINVAL) is not held. */
+	ld_acquire(lock, mode ? KMX_LD_WAIT : 0, ip);
+	ret = -kmutex__lock_slow(lock, mode, abstime);
+	if (ret)
+		ld_release(lock);
+	return ret;
 }
 
-static int mutex_lock(pthread_mutex_t *mutex)
+/* Only with lockdep off: with it on, every acquisition goes through lock_slow(). */
+static inline bool lock_fast(struct kmutex *lock)
 {
-	struct kmutex *lock = as_kmutex(mutex);
+	return kmx_likely(plain_options(mutex_options(lock))) && lockdep_off() &&
+	       kmx_likely(kmutex__acquire_fast(lock));
+}
 
-	if (kmx_likely(plain_options(mutex_options(lock))) && kmx_likely(kmutex__acquire_fast(lock)))
+/* ip: the caller's return address (the public entry point's), for lockdep. */
+static int mutex_lock(pthread_mutex_t *mutex, const void *ip)
+{
+	if (lock_fast(as_kmutex(mutex)))
 		return 0;
-	return lock_slow(mutex, 0, CLOCK_REALTIME, NULL, false);
+	return lock_slow(mutex, 0, CLOCK_REALTIME, NULL, false, ip);
 }
 
 static int mutex_timedlock(pthread_mutex_t *mutex, clockid_t clockid, const struct timespec *abstime,
-			   bool clocklock)
+			   bool clocklock, const void *ip)
 {
 	struct kmutex *lock = as_kmutex(mutex);
 	int mode = KMUTEX__TIMED | (clockid == CLOCK_REALTIME ? KMUTEX__REALTIME : 0);
 
 	if (!valid_clock(clockid))
 		return EINVAL;
-	if (kmx_likely(plain_options(mutex_options(lock))) && kmx_likely(kmutex__acquire_fast(lock)))
+	if (lock_fast(lock))
 		return 0;
-	return lock_slow(mutex, mode, clockid, abstime, clocklock);
+	return lock_slow(mutex, mode, clockid, abstime, clocklock, ip);
 }
 
-static int mutex_trylock(pthread_mutex_t *mutex)
+static int mutex_trylock(pthread_mutex_t *mutex, const void *ip)
 {
 	struct kmutex *lock = as_kmutex(mutex);
 
-	if (kmx_likely(plain_options(mutex_options(lock))) && kmx_likely(kmutex__acquire_fast(lock)))
+	if (kmx_likely(plain_options(mutex_options(lock))) && kmx_likely(kmutex__acquire_fast(lock))) {
+		if (kmx_unlikely(!lockdep_off()))
+			ld_acquire(lock, KMX_LD_TRYLOCK, ip); /* taken: pushed, no edge */
 		return 0;
+	}
 	switch (classify(mutex_options(lock))) {
 	case MC_GLIBC:
 		return glibc_mutex_trylock(mutex);
@@ -390,14 +526,18 @@ static int mutex_trylock(pthread_mutex_t *mutex)
 		break;
 	}
 	fork_repair_lock(lock);
-	return kmutex__trylock_slow(lock) ? 0 : EBUSY;
+	if (!kmutex__trylock_slow(lock))
+		return EBUSY;
+	ld_acquire(lock, KMX_LD_TRYLOCK, ip);
+	return 0;
 }
 
 static int mutex_unlock(pthread_mutex_t *mutex)
 {
 	struct kmutex *lock = as_kmutex(mutex);
 
-	if (kmx_likely(plain_options(mutex_options(lock))) && kmx_likely(kmutex__release_fast(lock)))
+	if (kmx_likely(plain_options(mutex_options(lock))) && lockdep_off() &&
+	    kmx_likely(kmutex__release_fast(lock)))
 		return 0;
 	switch (classify(mutex_options(lock))) {
 	case MC_GLIBC:
@@ -418,8 +558,9 @@ static int mutex_unlock(pthread_mutex_t *mutex)
 		}
 		break;
 	case MC_PLAIN:
-		break; /* by a non-owner: misuse, which the core reports */
+		break; /* by a non-owner: misuse, which the core reports (lockdep ignores it) */
 	}
+	ld_release(lock);
 	if (fork_repair_unlock(lock))
 		return 0;
 	kmutex__unlock_slow(lock);
@@ -459,24 +600,26 @@ int pthread_mutex_destroy(pthread_mutex_t *mutex)
 	return mutex_destroy(mutex);
 }
 
+#define CALLER __builtin_return_address(0) /* where the program called us, for lockdep */
+
 int pthread_mutex_lock(pthread_mutex_t *mutex)
 {
-	return mutex_lock(mutex);
+	return mutex_lock(mutex, CALLER);
 }
 
 int pthread_mutex_trylock(pthread_mutex_t *mutex)
 {
-	return mutex_trylock(mutex);
+	return mutex_trylock(mutex, CALLER);
 }
 
 int pthread_mutex_timedlock(pthread_mutex_t *mutex, const struct timespec *abstime)
 {
-	return mutex_timedlock(mutex, CLOCK_REALTIME, abstime, false);
+	return mutex_timedlock(mutex, CLOCK_REALTIME, abstime, false, CALLER);
 }
 
 int pthread_mutex_clocklock(pthread_mutex_t *mutex, clockid_t clockid, const struct timespec *abstime)
 {
-	return mutex_timedlock(mutex, clockid, abstime, true);
+	return mutex_timedlock(mutex, clockid, abstime, true, CALLER);
 }
 
 int pthread_mutex_unlock(pthread_mutex_t *mutex)
@@ -584,9 +727,51 @@ static int wait_recursive(struct kcond *c, struct kmutex *lock, int mode, const 
 	return ret;
 }
 
+/* A kmutex-backed mutex for a condvar wait: RECURSIVE at its depth, or any other. */
+static int wait_kmutex(struct kcond *c, struct kmutex *lock, bool recursive, int mode,
+		       const struct timespec *abstime)
+{
+	if (recursive)
+		return wait_recursive(c, lock, mode, abstime);
+	return kcond__wait(c, &(const struct kcond_mutex){ .kmutex = lock }, mode, abstime);
+}
+
+struct ld_relock {
+	struct kmutex *lock;
+	const void *ip;
+};
+
+/* The wait retook the mutex (returning, or cancelled: kcond relocks before cleanups run). */
+static void ld_relocked(void *arg)
+{
+	struct ld_relock *r = arg;
+
+	ld_acquire(r->lock, 0, r->ip);
+}
+
+/*
+ * With lockdep on, the held stack follows the mutex: off it while the thread sleeps (so the
+ * locks it takes meanwhile, none, or a signal handler's, are not "nested" in it), and back
+ * with the relock, a blocking acquisition checked against the locks still held below it.
+ */
+static int wait_tracked(struct kcond *c, struct kmutex *lock, bool recursive, int mode,
+			const struct timespec *abstime, const void *ip)
+{
+	struct ld_relock relock = { lock, ip };
+	int ret;
+
+	if (kmx_likely(!kmx_lockdep_enabled()))
+		return wait_kmutex(c, lock, recursive, mode, abstime);
+	kmx_lockdep_release(lock);
+	pthread_cleanup_push(ld_relocked, &relock);
+	ret = wait_kmutex(c, lock, recursive, mode, abstime);
+	pthread_cleanup_pop(1);
+	return ret;
+}
+
 /* how: 0 wait, 1 timedwait (the condvar's clock), 2 clockwait (clockid). */
 static int cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int how, clockid_t clockid,
-		     const struct timespec *abstime)
+		     const struct timespec *abstime, const void *ip)
 {
 	struct kcond *c = as_kcond(cond);
 	struct kmutex *lock = as_kmutex(mutex);
@@ -613,9 +798,7 @@ static int cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int how, cloc
 
 		return -kcond__wait(c, &km, mode, abstime);
 	}
-	if (class == MC_RECURSIVE)
-		return -wait_recursive(c, lock, mode, abstime);
-	return -kcond__wait(c, &(const struct kcond_mutex){ .kmutex = lock }, mode, abstime);
+	return -wait_tracked(c, lock, class == MC_RECURSIVE, mode, abstime, ip);
 }
 
 int pthread_cond_init(pthread_cond_t *cond, const pthread_condattr_t *attr)
@@ -640,18 +823,18 @@ int pthread_cond_broadcast(pthread_cond_t *cond)
 
 int pthread_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex)
 {
-	return cond_wait(cond, mutex, 0, CLOCK_REALTIME, NULL);
+	return cond_wait(cond, mutex, 0, CLOCK_REALTIME, NULL, CALLER);
 }
 
 int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex, const struct timespec *abstime)
 {
-	return cond_wait(cond, mutex, 1, CLOCK_REALTIME, abstime);
+	return cond_wait(cond, mutex, 1, CLOCK_REALTIME, abstime, CALLER);
 }
 
 int pthread_cond_clockwait(pthread_cond_t *cond, pthread_mutex_t *mutex, clockid_t clockid,
 			   const struct timespec *abstime)
 {
-	return cond_wait(cond, mutex, 2, clockid, abstime);
+	return cond_wait(cond, mutex, 2, clockid, abstime, CALLER);
 }
 
 /* ---- C11 threads: glibc's mtx_* and cnd_* call its internal aliases, so they are ours too -- */
@@ -697,17 +880,17 @@ int mtx_init(mtx_t *mtx, int type)
 
 int mtx_lock(mtx_t *mtx)
 {
-	return thrd_code(mutex_lock(mtx_mutex(mtx)));
+	return thrd_code(mutex_lock(mtx_mutex(mtx), CALLER));
 }
 
 int mtx_trylock(mtx_t *mtx)
 {
-	return thrd_code(mutex_trylock(mtx_mutex(mtx)));
+	return thrd_code(mutex_trylock(mtx_mutex(mtx), CALLER));
 }
 
 int mtx_timedlock(mtx_t *restrict mtx, const struct timespec *restrict time_point)
 {
-	return thrd_code(mutex_timedlock(mtx_mutex(mtx), CLOCK_REALTIME, time_point, false));
+	return thrd_code(mutex_timedlock(mtx_mutex(mtx), CLOCK_REALTIME, time_point, false, CALLER));
 }
 
 int mtx_unlock(mtx_t *mtx)
@@ -737,13 +920,13 @@ int cnd_broadcast(cnd_t *cnd)
 
 int cnd_wait(cnd_t *cnd, mtx_t *mtx)
 {
-	return thrd_code(cond_wait(cnd_cond(cnd), mtx_mutex(mtx), 0, CLOCK_REALTIME, NULL));
+	return thrd_code(cond_wait(cnd_cond(cnd), mtx_mutex(mtx), 0, CLOCK_REALTIME, NULL, CALLER));
 }
 
 int cnd_timedwait(cnd_t *restrict cnd, mtx_t *restrict mtx, const struct timespec *restrict time_point)
 {
 	/* C11's time point is TIME_UTC: CLOCK_REALTIME, whatever the condvar's clock. */
-	return thrd_code(cond_wait(cnd_cond(cnd), mtx_mutex(mtx), 2, CLOCK_REALTIME, time_point));
+	return thrd_code(cond_wait(cnd_cond(cnd), mtx_mutex(mtx), 2, CLOCK_REALTIME, time_point, CALLER));
 }
 
 void cnd_destroy(cnd_t *cnd)

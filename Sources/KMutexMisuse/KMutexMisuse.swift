@@ -11,6 +11,9 @@ struct KMutexMisuse {
             "recursive-lock": lockTwice,
             "unlock-unlocked": { $0.unlock() },
             "destroy-locked": { $0.lock() },
+            // Not misuse: lock orders for lockdep (run with KMUTEX_LOCKDEP=1), exit 0.
+            "lockdep-abba": { _ in lockInBothOrders() },
+            "lockdep-nested": { _ in lockNested() },
         ]
         let arguments = CommandLine.arguments
         guard arguments.count == 2, let misuse = cases[arguments[1]] else {
@@ -29,6 +32,27 @@ struct KMutexMisuse {
     static func lockTwice(_ mutex: KMutex) {
         mutex.lock()
         mutex.lock()
+    }
+
+    /// A then B, later B then A: never deadlocks here, but lockdep reports the ABBA, once.
+    static func lockInBothOrders() {
+        let a = KMutex(), b = KMutex()
+        for _ in 0..<2 {
+            a.withLock { b.withLock {} }
+            b.withLock { a.withLock {} }
+        }
+    }
+
+    /// One order, with the inner lock annotated and as a plain, timed and try lock: clean.
+    static func lockNested() {
+        let parent = KMutex(), child = KMutex()
+        for _ in 0..<3 {
+            parent.withLock {
+                child.withLock(nested: 1) {}
+                if child.lock(timeout: .seconds(1)) { child.unlock() }
+                if child.tryLock() { child.unlock() }
+            }
+        }
     }
 
     static func unlockFromAnotherThread(_ mutex: KMutex) {

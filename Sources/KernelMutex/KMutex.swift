@@ -93,7 +93,21 @@ public final class KMutex: @unchecked Sendable {
     /// cannot forget to unlock.
     @inlinable
     public func lock() {
+        KMutex.lock(storage)
+    }
+
+    /// Acquires the lock, as ``lock()``, for a lock of the same class as one the thread already
+    /// holds, in an order the program keeps (a parent before its child): `subclass` (0...7)
+    /// makes the acquisition a class of its own for lockdep, as the kernel's
+    /// `mutex_lock_nested`. Release builds take the lock exactly as ``lock()`` does.
+    @inlinable
+    public func lock(nested subclass: UInt32) {
+        precondition(subclass < 8, "KMutex.lock(nested:): subclass out of range (0...7)")
+#if DEBUG
+        kmutex__lock_nested_slow(storage, subclass)
+#else
         kmutex_lock(storage)
+#endif
     }
 
     /// Releases the lock, waking a waiting thread if there is one.
@@ -101,7 +115,7 @@ public final class KMutex: @unchecked Sendable {
     /// Only the thread that acquired the lock may release it.
     @inlinable
     public func unlock() {
-        kmutex_unlock(storage)
+        KMutex.unlock(storage)
     }
 
     /// Acquires the lock if it is free, without waiting.
@@ -110,7 +124,7 @@ public final class KMutex: @unchecked Sendable {
     ///   holds it, and also if the calling thread does (the mutex is not recursive).
     @inlinable
     public func tryLock() -> Bool {
-        kmutex_trylock(storage) != 0
+        KMutex.tryLock(storage)
     }
 
     /// Acquires the lock, waiting at most `timeout`.
@@ -121,12 +135,20 @@ public final class KMutex: @unchecked Sendable {
     /// - Returns: `true` if the calling thread now holds the lock; `false` if the time ran out.
     @inlinable
     public func lock(timeout: Duration) -> Bool {
+        var deadline: timespec
+#if DEBUG
+        // The checked entry point sees the wait, for lockdep a blocking (timed) acquisition.
+        deadline = KMutex.monotonicDeadline(after: timeout)
+        return KMutex.timedLockSucceeded(
+            kmutex__lock_slow(storage, KMUTEX__TIMED, &deadline))
+#else
         // The deadline costs a clock read: skip it when the lock is free.
         if kmutex_trylock(storage) != 0 {
             return true
         }
-        var deadline = KMutex.monotonicDeadline(after: timeout)
+        deadline = KMutex.monotonicDeadline(after: timeout)
         return KMutex.timedLockSucceeded(kmutex_lock_timeout(storage, &deadline))
+#endif
     }
 
     /// Runs `body` while holding the lock, and releases the lock when `body` returns or throws.
@@ -138,8 +160,19 @@ public final class KMutex: @unchecked Sendable {
     public func withLock<Result: ~Copyable, E: Error>(
         _ body: () throws(E) -> Result
     ) throws(E) -> Result {
-        kmutex_lock(storage)
-        defer { kmutex_unlock(storage) }
+        KMutex.lock(storage)
+        defer { KMutex.unlock(storage) }
+        return try body()
+    }
+
+    /// Runs `body` while holding the lock taken with ``lock(nested:)``, and releases it when
+    /// `body` returns or throws.
+    @inlinable
+    public func withLock<Result: ~Copyable, E: Error>(
+        nested subclass: UInt32, _ body: () throws(E) -> Result
+    ) throws(E) -> Result {
+        lock(nested: subclass)
+        defer { KMutex.unlock(storage) }
         return try body()
     }
 
@@ -152,11 +185,44 @@ public final class KMutex: @unchecked Sendable {
     public func withLockIfAvailable<Result: ~Copyable, E: Error>(
         _ body: () throws(E) -> Result
     ) throws(E) -> Result? {
-        guard kmutex_trylock(storage) != 0 else {
+        guard KMutex.tryLock(storage) else {
             return nil
         }
-        defer { kmutex_unlock(storage) }
+        defer { KMutex.unlock(storage) }
         return try body()
+    }
+
+    // The entry points.  Release builds inline the header's fast paths (one cmpxchg; see
+    // scripts/check-swift-inlining.py).  Debug builds call the slow entry points, as C code
+    // compiled with -DKMUTEX_DEBUG does: Package.swift defines KMUTEX_DEBUG for the C files
+    // only, so the header Swift imports keeps its inline fast path, which would hide every
+    // uncontended lock from the debug library's checks and from lockdep (KMUTEX_LOCKDEP=1).
+
+    @inlinable @inline(__always)
+    internal static func lock(_ storage: UnsafeMutablePointer<kmutex>) {
+#if DEBUG
+        _ = kmutex__lock_slow(storage, 0, nil)
+#else
+        kmutex_lock(storage)
+#endif
+    }
+
+    @inlinable @inline(__always)
+    internal static func unlock(_ storage: UnsafeMutablePointer<kmutex>) {
+#if DEBUG
+        kmutex__unlock_slow(storage)
+#else
+        kmutex_unlock(storage)
+#endif
+    }
+
+    @inlinable @inline(__always)
+    internal static func tryLock(_ storage: UnsafeMutablePointer<kmutex>) -> Bool {
+#if DEBUG
+        return kmutex__trylock_slow(storage) != 0
+#else
+        return kmutex_trylock(storage) != 0
+#endif
     }
 
     /// The absolute CLOCK_MONOTONIC time `timeout` from now, as `kmutex_lock_timeout` takes it.

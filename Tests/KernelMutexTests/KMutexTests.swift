@@ -388,3 +388,31 @@ struct KMutexMisuseTests {
         #expect(report.wholeMatch(of: /kmutex: (.+) \(mutex 0x[0-9a-f]+, thread [0-9]+\)/)?.1 == Substring(message))
     }
 }
+
+/// Lockdep in Swift debug builds (KMUTEX_LOCKDEP=1): every KMutex call goes through the debug
+/// library's checked entry points, so lock orders are validated even when uncontended.
+@Suite("KMutex lockdep")
+struct KMutexLockdepTests {
+    static let circular = "WARNING: possible circular locking dependency detected"
+
+    @Test func abbaIsReportedOnce() throws {
+        let outcome = try runMisuseHelper("lockdep-abba", lockdep: "1")
+        #expect(outcome.terminationReason == .exit)
+        #expect(outcome.status == 0)
+#if DEBUG
+        let reports = outcome.standardError.components(separatedBy: Self.circular).count - 1
+        #expect(reports == 1, "stderr: \(outcome.standardError)")
+#else
+        // Release builds inline the fast path and do not validate lock orders.
+        #expect(!outcome.standardError.contains(Self.circular))
+#endif
+    }
+
+    @Test func nestedAnnotationAndOneOrderAreClean() throws {
+        let outcome = try runMisuseHelper("lockdep-nested", lockdep: "1")
+        #expect(outcome.terminationReason == .exit)
+        #expect(outcome.status == 0)
+        #expect(!outcome.standardError.contains("WARNING: possible"),
+                "stderr: \(outcome.standardError)")
+    }
+}

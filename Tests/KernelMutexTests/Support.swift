@@ -93,7 +93,7 @@ struct ChildOutcome {
 }
 
 /// Runs the KMutexMisuse helper executable (built next to the test binary) with `argument`.
-func runMisuseHelper(_ argument: String) throws -> ChildOutcome {
+func runMisuseHelper(_ argument: String, lockdep: String? = nil) throws -> ChildOutcome {
     let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     var directory = testBinary.deletingLastPathComponent()
     // On Linux the test binary is <build dir>/<package>PackageTests.xctest; elsewhere it is a
@@ -108,6 +108,8 @@ func runMisuseHelper(_ argument: String) throws -> ChildOutcome {
     // the backtracer also clones in its signal handler, which ThreadSanitizer cannot survive.
     var environment = ProcessInfo.processInfo.environment
     environment["SWIFT_BACKTRACE"] = "enable=no"
+    // KMUTEX_LOCKDEP only when asked: the misuse cases expect the one-line report alone.
+    environment["KMUTEX_LOCKDEP"] = lockdep
     process.environment = environment
     let errors = Pipe()
     process.standardError = errors
