@@ -413,7 +413,7 @@ static int mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr)
 	if (type < PTHREAD_MUTEX_NORMAL || type > PTHREAD_MUTEX_ADAPTIVE_NP)
 		return EINVAL;
 	memset(mutex, 0, sizeof(*mutex));
-	kmutex_init(as_kmutex(mutex));
+	(kmutex_init)(as_kmutex(mutex)); /* the function: unnamed, so lockdep keys the mutex itself */
 	as_kmutex(mutex)->options = (uint16_t)type;
 	return 0;
 }
