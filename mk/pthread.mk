@@ -50,11 +50,17 @@ $(PTHREAD_TESTS)/cxx_program: Tests/pthread/cxx_program.cpp
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror -pthread -o $@ $<
 
-PT_BINS := api fork preinit lockskew
+PT_BINS := api fork preinit lockskew stat
 .PHONY: test-pthread test-pthread-programs
 test-pthread: $(PTHREAD_SO) $(addprefix $(PTHREAD_TESTS)/,$(PT_BINS)) \
 	      $(PTHREAD_TESTS)/linked/api $(PTHREAD_TESTS)/linked/preinit $(PTHREAD_TESTS)/cxx_program
 	$(call pt_run,60,api under the preload,env $(PRELOAD) $(PTHREAD_TESTS)/api)
+	$(call pt_run,60,lock_stat under the preload (KMUTEX_STAT),env KMUTEX_STAT=$(PTHREAD_TESTS)/stat.txt $(PRELOAD) $(PTHREAD_TESTS)/stat)
+	@awk -F, 'NR > 1 && $$1 ~ /^"first locked at / { rows++; acq = $$9 } \
+		END { if (rows != 1 || acq != 2000) { print "FAIL: lock_stat under the preload: " rows \
+		" class rows named after the first lock, " acq " acquisitions (want 1 and 2000)"; exit 1 } \
+		print "lock_stat under the preload: 2000 acquisitions, class named after the first lock" }' \
+		$(PTHREAD_TESTS)/stat.txt.csv
 	$(call pt_run,60,api linked with -lkmutex-pthread,$(PTHREAD_TESTS)/linked/api)
 	@echo "== api on glibc alone: must fail (proves the checks see a call that fell through)"
 	@if timeout -k 5 60 $(PTHREAD_TESTS)/api > $(PTHREAD_TESTS)/api-glibc.log 2>&1; then \

@@ -62,6 +62,7 @@
 #include "debug.h"
 #include "kmutex_int.h"
 #include "lock_class.h"
+#include "lock_stat.h"
 #include "lockdep.h"
 #include "owner.h"
 
@@ -387,6 +388,53 @@ static void ld_check_relock(struct kmutex *lock, int mode, const void *ip)
 	kmx_lockdep_release(lock); /* the entry just pushed: the lock stays held once */
 }
 
+/* ---- lock_stat (KMUTEX_STAT): every acquisition is seen here -------------------------------- */
+
+/*
+ * With statistics on, a mutex is named after the code that first locks it ("first locked at
+ * main+0x2a [prog]"), interned, so all mutexes first locked at one place share a row of the
+ * report, as the kernel's classes share a mutex_init() site.  With lockdep on too, lockdep's
+ * per-mutex class (ld_class()) names it instead: one name field serves both.
+ */
+static void st_name(struct kmutex *lock, const void *ip)
+{
+	const char *none = NULL;
+	char site[160], buf[200];
+
+	if (kmx_likely(!kmx_stat_enabled()) || kmx_load(&lock->name, KMX_RELAXED))
+		return;
+	if (kmx_lockdep_enabled()) {
+		(void)ld_class(lock, ip);
+		return;
+	}
+	ld_symbolize(site, sizeof(site), ip);
+	snprintf(buf, sizeof(buf), "first locked at %s", site);
+	/* RELEASE publishes the interned string, as in ld_class(); a loser keeps the winner's. */
+	(void)kmx_try_cmpxchg(&lock->name, &none, kmx_class_intern(buf), KMX_RELEASE);
+}
+
+/* After an acquisition: counted, named if it is the mutex's first with statistics on. */
+static void st_acquired(struct kmutex *lock, const void *ip)
+{
+	if (kmx_likely(!kmx_stat_enabled()))
+		return;
+	st_name(lock, ip);
+	kmx_stat_acquired(lock);
+}
+
+/* At the start of a release: the hold time. */
+static void st_released(struct kmutex *lock)
+{
+	if (kmx_unlikely(kmx_stat_enabled()))
+		kmx_stat_released(lock);
+}
+
+/* Neither lockdep nor statistics: the inline fast paths need not tell anyone. */
+static inline bool unobserved(void)
+{
+	return lockdep_off() && !kmx_stat_enabled();
+}
+
 /* ---- mutexes ----------------------------------------------------------------------------- */
 
 static bool wants_glibc(const pthread_mutexattr_t *attr)
@@ -465,19 +513,22 @@ static int lock_slow(pthread_mutex_t *mutex, int mode, clockid_t clockid,
 		break; /* recursion is misuse: the core reports it (lockdep first, if on) */
 	}
 	fork_repair_lock(lock);
+	st_name(lock, ip); /* before the slow path, which counts contentions by name */
 	/* Before blocking, as the kernel's mutex_acquire(): a deadlock about to happen is
 	 * reported; a lock that fails (timeout, EINVAL) is not held. */
 	ld_acquire(lock, mode ? KMX_LD_WAIT : 0, ip);
 	ret = -kmutex__lock_slow(lock, mode, abstime);
 	if (ret)
 		ld_release(lock);
+	else
+		st_acquired(lock, ip);
 	return ret;
 }
 
-/* Only with lockdep off: with it on, every acquisition goes through lock_slow(). */
+/* Only with lockdep and statistics off: else every acquisition goes through lock_slow(). */
 static inline bool lock_fast(struct kmutex *lock)
 {
-	return kmx_likely(plain_options(mutex_options(lock))) && lockdep_off() &&
+	return kmx_likely(plain_options(mutex_options(lock))) && unobserved() &&
 	       kmx_likely(kmutex__acquire_fast(lock));
 }
 
@@ -507,8 +558,10 @@ static int mutex_trylock(pthread_mutex_t *mutex, const void *ip)
 	struct kmutex *lock = as_kmutex(mutex);
 
 	if (kmx_likely(plain_options(mutex_options(lock))) && kmx_likely(kmutex__acquire_fast(lock))) {
-		if (kmx_unlikely(!lockdep_off()))
+		if (kmx_unlikely(!unobserved())) {
 			ld_acquire(lock, KMX_LD_TRYLOCK, ip); /* taken: pushed, no edge */
+			st_acquired(lock, ip);
+		}
 		return 0;
 	}
 	switch (classify(mutex_options(lock))) {
@@ -529,6 +582,7 @@ static int mutex_trylock(pthread_mutex_t *mutex, const void *ip)
 	if (!kmutex__trylock_slow(lock))
 		return EBUSY;
 	ld_acquire(lock, KMX_LD_TRYLOCK, ip);
+	st_acquired(lock, ip);
 	return 0;
 }
 
@@ -536,7 +590,7 @@ static int mutex_unlock(pthread_mutex_t *mutex)
 {
 	struct kmutex *lock = as_kmutex(mutex);
 
-	if (kmx_likely(plain_options(mutex_options(lock))) && lockdep_off() &&
+	if (kmx_likely(plain_options(mutex_options(lock))) && unobserved() &&
 	    kmx_likely(kmutex__release_fast(lock)))
 		return 0;
 	switch (classify(mutex_options(lock))) {
@@ -560,6 +614,7 @@ static int mutex_unlock(pthread_mutex_t *mutex)
 	case MC_PLAIN:
 		break; /* by a non-owner: misuse, which the core reports (lockdep ignores it) */
 	}
+	st_released(lock);
 	ld_release(lock);
 	if (fork_repair_unlock(lock))
 		return 0;
@@ -760,12 +815,17 @@ static int wait_tracked(struct kcond *c, struct kmutex *lock, bool recursive, in
 	struct ld_relock relock = { lock, ip };
 	int ret;
 
-	if (kmx_likely(!kmx_lockdep_enabled()))
-		return wait_kmutex(c, lock, recursive, mode, abstime);
+	st_released(lock); /* the wait releases the mutex; the hold ends here */
+	if (kmx_likely(!kmx_lockdep_enabled())) {
+		ret = wait_kmutex(c, lock, recursive, mode, abstime);
+		st_acquired(lock, ip);
+		return ret;
+	}
 	kmx_lockdep_release(lock);
 	pthread_cleanup_push(ld_relocked, &relock);
 	ret = wait_kmutex(c, lock, recursive, mode, abstime);
 	pthread_cleanup_pop(1);
+	st_acquired(lock, ip);
 	return ret;
 }
 
