@@ -72,9 +72,9 @@ static void target_throughput(const struct bench_config *cfg, const struct bench
 		for (int c = 0; c < cfg->ncs; c++) {
 			double r;
 
-			if (res->tp[km][k][c] <= 0 || res->tp[pn][k][c] <= 0)
+			if (res->tp_ratio[km][k][c] <= 0)
 				continue;
-			r = res->tp[km][k][c] / res->tp[pn][k][c];
+			r = res->tp_ratio[km][k][c];
 			cells++;
 			below += r < 1;
 			if (r < worst)
@@ -86,8 +86,8 @@ static void target_throughput(const struct bench_config *cfg, const struct bench
 			below, cells, worst, cfg->threads[wk], (unsigned long long)cfg->cs_ns[wc],
 			verdict(!below));
 	for (int c = 0; c < cfg->ncs && k2 >= 0; c++)
-		if (cfg->cs_ns[c] <= 100 && res->tp[pn][k2][c] > 0 && res->tp[km][k2][c] > 0) {
-			double r = res->tp[km][k2][c] / res->tp[pn][k2][c];
+		if (cfg->cs_ns[c] <= 100 && res->tp_ratio[km][k2][c] > 0) {
+			double r = res->tp_ratio[km][k2][c];
 
 			fprintf(out, "  >= 1.5x pthread-normal at 2 threads, cs %lluns: %.2fx: %s\n",
 				(unsigned long long)cfg->cs_ns[c], r, verdict(r >= 1.5));
