@@ -76,7 +76,7 @@ grep -q "^Issue 4 targets for kmutex" "$out/stdout.txt" || fail "no target summa
 grep -q "^  cost, medians: CPU ns per acquisition" "$out/stdout.txt" || fail "no cost table in the report"
 # one cost row per contended lock and critical section: three fields per thread count
 for l in $contended; do
-	n=$(grep -Ec "^  $l +( +[0-9]+ +[0-9.]+ +([0-9.]+|-)){3}\$" "$out/stdout.txt" || true)
+	n=$(grep -Ec "^  $l +( +[0-9]+(ms)? +[0-9.]+ +([0-9.]+|-)){3}\$" "$out/stdout.txt" || true)
 	[ "$n" -ge 2 ] || fail "report: $n well-formed cost rows for $l, expected 2"
 done
 cmp -s "$out/stdout.txt" <(cat "$out/report.txt"; printf '\nresults: %s/ (report.txt, *.csv, plot data)\n' "$out") ||

@@ -501,15 +501,19 @@ int bench_throughput(const struct bench_config *cfg, FILE *out, struct bench_res
 			for (int k = 0; k < cfg->nthreads; k++) {
 				double v = res->tp[i][k][c], *sp = spread[i][k][c];
 				double normal = ratio[i][k][c][0];
-				int pct = v > 0 ? (int)(100 * (sp[2] - sp[1]) / v + 0.5) : 0;
-				char busy = 2 * quiet[i][k][c] < cfg->trials ? '*' : ' ';
+				double pct = v > 0 ? 100 * (sp[2] - sp[1]) / v : 0;
+				char busy = 2 * quiet[i][k][c] < cfg->trials ? '*' : ' ', spr[16];
 
+				if (pct < 999.5)
+					snprintf(spr, sizeof(spr), "%.0f%%", pct);
+				else
+					snprintf(spr, sizeof(spr), ">10x");
 				if (v < 0)
 					fprintf(out, " %19s", "-");
 				else if (normal > 0)
-					fprintf(out, " %6.0f %5.2fx%4d%%%c", v / 1e3, normal, pct, busy);
+					fprintf(out, " %6.0f %5.2fx%5s%c", v / 1e3, normal, spr, busy);
 				else
-					fprintf(out, " %6.0f       %4d%%%c", v / 1e3, pct, busy);
+					fprintf(out, " %6.0f       %5s%c", v / 1e3, spr, busy);
 			}
 			fputc('\n', out);
 		}
@@ -523,7 +527,7 @@ int bench_throughput(const struct bench_config *cfg, FILE *out, struct bench_res
 			fprintf(out, "  %-18s", cfg->locks[i]->name);
 			for (int k = 0; k < cfg->nthreads; k++) {
 				double *m = cost[i][k][c];
-				char fx[16] = "-";
+				char fx[16] = "-", cpu[16];
 
 				if (res->tp[i][k][c] < 0) {
 					fprintf(out, " %19s", "-");
@@ -531,7 +535,12 @@ int bench_throughput(const struct bench_config *cfg, FILE *out, struct bench_res
 				}
 				if (m[COST_WAITS] >= 0)
 					snprintf(fx, sizeof(fx), "%.2f", 1000 * (m[COST_WAITS] + m[COST_WAKES]));
-				fprintf(out, " %6.0f %5.2f %6s", m[COST_CPU], 1000 * m[COST_VCSW], fx);
+				/* a spinlock convoy's ms per acquisition in ms, to keep the columns */
+				if (m[COST_CPU] < 999999.5)
+					snprintf(cpu, sizeof(cpu), "%.0f", m[COST_CPU]);
+				else
+					snprintf(cpu, sizeof(cpu), "%.0fms", m[COST_CPU] / 1e6);
+				fprintf(out, " %6s %5.2f %6s", cpu, 1000 * m[COST_VCSW], fx);
 			}
 			fputc('\n', out);
 		}
