@@ -1,6 +1,7 @@
-# Issue 4: the side-by-side benchmark.  `make bench` (~2 minutes), `make bench-full` (the long
+# Issue 4: the side-by-side benchmark.  `make bench` (~2.5 minutes on a quiet machine, longer
+# when other work holds the CPUs: the report marks such cells), `make bench-full` (the long
 # sweep); test-bench-smoke runs every mode and lock for a fraction of a second each and checks
-# the output is well formed (no timing assertions).
+# the output is well formed (no timing assertions).  docs/perf-analysis.md reads the columns.
 
 BENCH_DIR     := $(BUILD)/bench
 BENCH_SRC     := Tests/benchmark
