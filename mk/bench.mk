@@ -1,7 +1,9 @@
-# Issue 4: the side-by-side benchmark.  `make bench` (~4 minutes, with issue 9's condvar mode
-# and real programs under the pthread preload), `make bench-full` (the long sweep);
-# test-bench-smoke runs every mode and lock for a fraction of a second each and checks the
-# output is well formed (no timing assertions).
+# Issue 4: the side-by-side benchmark.  `make bench` (several minutes: the throughput sweep,
+# issue 9's condvar mode and real programs under the pthread preload, issue 10's observability
+# costs; longer when other work holds the CPUs, and the report marks such cells), `make
+# bench-full` (the long sweep); test-bench-smoke runs every mode and lock for a fraction of a
+# second each and checks the output is well formed (no timing assertions).
+# docs/perf-analysis.md reads the columns.
 
 BENCH_DIR     := $(BUILD)/bench
 BENCH_SRC     := Tests/benchmark

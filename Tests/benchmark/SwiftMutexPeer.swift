@@ -4,7 +4,8 @@
 //   swift-mutex-peer uncontended --pairs N
 //       -> swift-mutex,0,N,ns_per_pair
 //   swift-mutex-peer throughput --threads T --cs-ns C --outside-ns O --duration-ms D
-//       -> swift-mutex,T,C,0,ops,elapsed_ns,ops_per_s
+//       -> swift-mutex,T,C,0,ops,elapsed_ns,ops_per_s,cpu_ns,vcsw,ivcsw
+//          (CPU time and context switches of this process over the trial, from getrusage)
 // Busy work is the same multiply chain as the C side's bench_work, calibrated the same way.
 
 import Glibc
@@ -99,6 +100,15 @@ final class Worker {
     }
 }
 
+/// CPU time (user + system, ns) and voluntary and involuntary context switches so far.
+func usage() -> (UInt64, Int, Int) {
+    var ru = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &ru)
+    let us = (Int(ru.ru_utime.tv_sec) + Int(ru.ru_stime.tv_sec)) * 1_000_000
+        + Int(ru.ru_utime.tv_usec) + Int(ru.ru_stime.tv_usec)
+    return (UInt64(us) * 1000, ru.ru_nvcsw, ru.ru_nivcsw)
+}
+
 func throughput(_ args: [String]) {
     let threads = Int(option(args, "--threads"))
     let csNs = option(args, "--cs-ns")
@@ -109,6 +119,7 @@ func throughput(_ args: [String]) {
     let shared = Shared(csIters: UInt64(Double(csNs) * perNs + 0.5),
                         outsideIters: UInt64(Double(outsideNs) * perNs + 0.5))
     let workers = (0..<threads).map { _ in Worker(shared) }
+    let before = usage()  // after the calibration, before the first thread: the C side's span
     var tids: [pthread_t] = []
     for w in workers {
         var tid = pthread_t()
@@ -130,12 +141,14 @@ func throughput(_ args: [String]) {
     shared.stop.store(true, ordering: .relaxed)
     for tid in tids { pthread_join(tid, nil) }
     let elapsed = nowNs() - t0
+    let after = usage()
     let total = workers.reduce(0) { $0 &+ $1.ops }
     let counted = shared.mutex.withLock { $0 }
     if counted != total { fail("mutual exclusion broken: \(counted) increments, \(total) ops") }
     if workers.reduce(0, { $0 ^ $1.sink }) == 42 { print("", terminator: "") }
     let rate = Double(total) * 1e9 / Double(elapsed)
-    print("swift-mutex,\(threads),\(csNs),0,\(total),\(elapsed),\(Int(rate))")
+    print("swift-mutex,\(threads),\(csNs),0,\(total),\(elapsed),\(Int(rate)),"
+          + "\(after.0 - before.0),\(after.1 - before.1),\(after.2 - before.2)")
 }
 
 let uncontendedMutex = Mutex<UInt64>(0)

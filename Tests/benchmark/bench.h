@@ -29,6 +29,7 @@ struct bench_lock {
 	void (*pairs)(void *lock, uint64_t n);
 	bool uncontended_only;              /* the bare cmpxchg floor: not a lock to contend on */
 	bool external;                      /* runs in the Swift peer, not in this process */
+	bool counts_futex;                  /* kmutex: futex.h counts this thread's futex calls */
 };
 
 extern const struct bench_lock *const bench_locks[];
@@ -52,6 +53,7 @@ int bench_ncpus(void);
 void bench_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void *bench_xcalloc(size_t n, size_t size);
 void bench_start_threads(pthread_t *tids, int n, void *(*fn)(void *), void *args, size_t argsize);
+double bench_machine_idle_ns(void);
 
 /* ---- statistics (stats.c) ---- */
 struct bench_spread { double median, min, max; };
@@ -84,6 +86,8 @@ struct bench_config {
 	uint64_t cs_ns[8]; int ncs;
 	uint64_t outside_ns;
 	uint64_t trial_ms;
+	uint64_t warmup_ms;               /* before each throughput trial's window */
+	bool moves;                       /* throughput: count thread and CPU changes of the lock */
 	/* fairness */
 	uint64_t fair_ms;
 	int fair_threads;
@@ -109,6 +113,8 @@ struct bench_results {
 	bool have_unc, have_tp, have_torture, have_skew, have_wait;
 	double unc_ns[BENCH_MAXLOCKS];                     /* median ns per pair, by cfg lock index */
 	double tp[BENCH_MAXLOCKS][16][8];                  /* median ops/s [lock][threads][cs] */
+	double tp_cpu_ns[BENCH_MAXLOCKS][16][8];           /* median CPU ns per acquisition */
+	double tp_ratio[BENCH_MAXLOCKS][16][8];            /* median paired x pthread-normal */
 	bool torture_flag[BENCH_MAXLOCKS];                 /* "???" */
 	double skew_max_ns[BENCH_MAXLOCKS];
 	double skew_oversleep_ns[BENCH_MAXLOCKS];          /* the scheduler's share, same run */
@@ -120,8 +126,15 @@ int bench_lock_index(const struct bench_config *cfg, const char *name);
 /* ---- the Swift peer (peer.c) ---- */
 /* Runs one peer trial; returns false (with a note on stderr) when the peer fails. */
 bool bench_peer_uncontended(const struct bench_config *cfg, uint64_t pairs, double *ns_per_pair);
+/* What a throughput trial cost, in totals over the trial: CPU time and context switches of
+ * the whole process (getrusage), futex calls counted by kmutex (-1: not counted); and the CPU
+ * time other processes and the hypervisor took meanwhile (-1: not known). */
+struct bench_cost { double cpu_ns, vcsw, ivcsw, futex_waits, futex_wakes, others_ns; };
+/* The share of the machine other processes (or the hypervisor) may take in a trial that still
+ * counts as quiet: above /proc/stat's rounding (bench_machine_idle_ns), below one busy CPU. */
+#define BENCH_QUIET_SHARE 0.15
 bool bench_peer_throughput(const struct bench_config *cfg, int threads, uint64_t cs_ns,
-			   uint64_t *ops, uint64_t *elapsed_ns);
+			   uint64_t *ops, uint64_t *elapsed_ns, struct bench_cost *cost);
 
 FILE *bench_open_out(const struct bench_config *cfg, const char *file);
 

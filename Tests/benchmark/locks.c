@@ -72,7 +72,7 @@ PAIRS_LOOP(kmx_pairs, struct kmutex, kmutex_lock(l), kmutex_unlock(l))
 	static const struct bench_lock var = {                                       \
 		.name = nm, .about = text, .size = sizeof(struct kmutex), .init = initfn, \
 		.lock = kmx_lock, .unlock = kmx_unlock, .destroy = kmx_destroy,      \
-		.pairs = kmx_pairs,                                                  \
+		.pairs = kmx_pairs, .counts_futex = true,                            \
 	}
 KMUTEX_LOCK(lock_kmutex, "kmutex", kmx_init_default, "kmutex: spin (OSQ) + sleep + handoff");
 KMUTEX_LOCK(lock_kmutex_nohandoff, "kmutex-nohandoff", kmx_init_nohandoff,

@@ -34,5 +34,5 @@ void absl_pairs(void *obj, uint64_t n)
 
 extern "C" const struct bench_lock bench_lock_absl = {
 	"absl", "absl::Mutex (libabsl-dev)", sizeof(absl::Mutex), absl_init, absl_lock,
-	absl_unlock, absl_destroy, absl_pairs, false, false,
+	absl_unlock, absl_destroy, absl_pairs, false, false, false,
 };

@@ -26,7 +26,10 @@ static const char usage[] =
 	"  --threads 1,2,...            throughput thread counts\n"
 	"  --cs NS,NS,...               throughput critical-section lengths in ns (0 = empty)\n"
 	"  --outside NS                 work between acquisitions in ns\n"
-	"  --trial-ms MS                throughput trial length\n"
+	"  --trial-ms MS                throughput trial length (the measured window)\n"
+	"  --warmup-ms MS               throughput: run before the window opens\n"
+	"  --moves                      throughput: count the lock's moves between threads and CPUs\n"
+	"                               (adds a sched_getcpu() to the critical section: analysis only)\n"
 	"  --pairs N                    uncontended pairs per trial\n"
 	"  --fair-ms MS                 fairness run length\n"
 	"  --fair-threads N             wait-time report threads\n"
@@ -36,16 +39,16 @@ static const char usage[] =
 struct profile {
 	const char *name;
 	int unc_trials, tp_trials, fair_trials, skew_trials;
-	uint64_t pairs, trial_ms, fair_ms;
+	uint64_t pairs, trial_ms, warmup_ms, fair_ms;
 	int threads[8], nthreads;
 	uint64_t cs[4];
 	int ncs;
 };
 
 static const struct profile profiles[] = {
-	{ "quick", 5, 5, 1, 3, 2000000, 30, 1000, { 1, 2, 4, 8, 16, 32 }, 6, { 0, 100, 1000, 10000 }, 4 },
-	{ "full", 11, 7, 3, 5, 10000000, 300, 3000, { 1, 2, 4, 8, 16, 32 }, 6, { 0, 100, 1000, 10000 }, 4 },
-	{ "smoke", 1, 1, 1, 1, 100000, 10, 100, { 1, 2, 32 }, 3, { 0, 1000 }, 2 },
+	{ "quick", 5, 5, 1, 3, 2000000, 60, 5, 1000, { 1, 2, 4, 8, 16, 32 }, 6, { 0, 100, 1000, 10000 }, 4 },
+	{ "full", 11, 7, 3, 5, 10000000, 300, 20, 3000, { 1, 2, 4, 8, 16, 32 }, 6, { 0, 100, 1000, 10000 }, 4 },
+	{ "smoke", 1, 1, 1, 1, 100000, 10, 2, 100, { 1, 2, 32 }, 3, { 0, 1000 }, 2 },
 };
 
 struct options {
@@ -53,9 +56,9 @@ struct options {
 	const struct profile *profile;
 	struct bench_config cfg;
 	int trials;                  /* --trials, or 0 */
-	uint64_t pairs, trial_ms, fair_ms, outside;
+	uint64_t pairs, trial_ms, warmup_ms, fair_ms, outside;
 	int fair_threads, skew_load;
-	bool no_swift, threads_set, cs_set;
+	bool no_swift, threads_set, cs_set, warmup_set;
 };
 
 static uint64_t parse_u64(const char *opt, const char *s)
@@ -140,6 +143,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->outside = parse_u64(a, arg_of(argc, argv, &i));
 		else if (!strcmp(a, "--trial-ms"))
 			o->trial_ms = parse_u64(a, arg_of(argc, argv, &i));
+		else if (!strcmp(a, "--warmup-ms")) {
+			o->warmup_ms = parse_u64(a, arg_of(argc, argv, &i));
+			o->warmup_set = true;
+		} else if (!strcmp(a, "--moves"))
+			o->cfg.moves = true;
 		else if (!strcmp(a, "--pairs"))
 			o->pairs = parse_u64(a, arg_of(argc, argv, &i));
 		else if (!strcmp(a, "--fair-ms"))
@@ -214,6 +222,7 @@ static void apply_profile(struct options *o)
 	}
 	cfg->pairs = o->pairs ? o->pairs : p->pairs;
 	cfg->trial_ms = o->trial_ms ? o->trial_ms : p->trial_ms;
+	cfg->warmup_ms = o->warmup_set ? o->warmup_ms : p->warmup_ms;
 	cfg->fair_ms = o->fair_ms ? o->fair_ms : p->fair_ms;
 	cfg->outside_ns = o->outside ? o->outside : 200;
 	cfg->fair_threads = o->fair_threads ? o->fair_threads : 2 * bench_ncpus();

@@ -70,12 +70,12 @@ bool bench_peer_uncontended(const struct bench_config *cfg, uint64_t pairs, doub
 }
 
 bool bench_peer_throughput(const struct bench_config *cfg, int threads, uint64_t cs_ns,
-			   uint64_t *ops, uint64_t *elapsed_ns)
+			   uint64_t *ops, uint64_t *elapsed_ns, struct bench_cost *cost)
 {
 	char t[16], c[32], o[32], d[32], line[512];
 	char *argv[] = { "swift-mutex-peer", "throughput", "--threads", t, "--cs-ns", c,
 			 "--outside-ns", o, "--duration-ms", d, NULL };
-	unsigned long long got_cs, got_ops, got_el;
+	unsigned long long got_cs, got_ops, got_el, cpu_ns, vcsw, ivcsw;
 	int got_threads, trial;
 	double rate;
 
@@ -85,14 +85,16 @@ bool bench_peer_throughput(const struct bench_config *cfg, int threads, uint64_t
 	snprintf(d, sizeof(d), "%llu", (unsigned long long)cfg->trial_ms);
 	if (!run_peer(cfg, argv, line, sizeof(line)))
 		return false;
-	/* row shape of throughput.csv: lock,threads,cs_ns,trial,ops,elapsed_ns,ops_per_s */
-	if (sscanf(line, "swift-mutex,%d,%llu,%d,%llu,%llu,%lf", &got_threads, &got_cs, &trial,
-		   &got_ops, &got_el, &rate) != 6 ||
+	/* lock,threads,cs_ns,trial,ops,elapsed_ns,ops_per_s as in throughput.csv, then the
+	 * peer's own getrusage over the trial (a fork and exec would be in ours) */
+	if (sscanf(line, "swift-mutex,%d,%llu,%d,%llu,%llu,%lf,%llu,%llu,%llu", &got_threads,
+		   &got_cs, &trial, &got_ops, &got_el, &rate, &cpu_ns, &vcsw, &ivcsw) != 9 ||
 	    got_threads != threads || got_cs != cs_ns || !got_el) {
 		fprintf(stderr, "\nkmutex-bench: note: unexpected Swift peer output: %s", line);
 		return false;
 	}
 	*ops = got_ops;
 	*elapsed_ns = got_el;
+	*cost = (struct bench_cost){ (double)cpu_ns, (double)vcsw, (double)ivcsw, -1, -1, -1 };
 	return true;
 }

@@ -58,6 +58,35 @@ static void target_uncontended(const struct bench_config *cfg, const struct benc
 			verdict(res->unc_ns[km] < res->unc_ns[pn]));
 }
 
+/* Issue 12: a lock that wins by burning CPU should show it.  Cells of 2 threads and more. */
+static void target_cpu(const struct bench_config *cfg, const struct bench_results *res, int km,
+		       FILE *out)
+{
+	int pa = bench_lock_index(cfg, "pthread-adaptive"), above = 0, cells = 0, wk = 0, wc = 0;
+	double worst = 0;
+
+	if (pa < 0)
+		return;
+	for (int k = 0; k < cfg->nthreads; k++)
+		for (int c = 0; c < cfg->ncs; c++) {
+			double r;
+
+			if (cfg->threads[k] < 2 || res->tp[km][k][c] <= 0 || res->tp[pa][k][c] <= 0 ||
+			    res->tp_cpu_ns[pa][k][c] <= 0)
+				continue;
+			r = res->tp_cpu_ns[km][k][c] / res->tp_cpu_ns[pa][k][c];
+			cells++;
+			above += r > 1;
+			if (r > worst)
+				worst = r, wk = k, wc = c;
+		}
+	if (cells)
+		fprintf(out, "  CPU time per acquisition <= pthread-adaptive's (2+ threads): above in %d of "
+			     "%d cells, highest %.2fx (%d threads, cs %lluns): %s\n",
+			above, cells, worst, cfg->threads[wk], (unsigned long long)cfg->cs_ns[wc],
+			verdict(!above));
+}
+
 static void target_throughput(const struct bench_config *cfg, const struct bench_results *res,
 			      int km, FILE *out)
 {
@@ -72,9 +101,9 @@ static void target_throughput(const struct bench_config *cfg, const struct bench
 		for (int c = 0; c < cfg->ncs; c++) {
 			double r;
 
-			if (res->tp[km][k][c] <= 0 || res->tp[pn][k][c] <= 0)
+			if (res->tp_ratio[km][k][c] <= 0)
 				continue;
-			r = res->tp[km][k][c] / res->tp[pn][k][c];
+			r = res->tp_ratio[km][k][c];
 			cells++;
 			below += r < 1;
 			if (r < worst)
@@ -85,9 +114,10 @@ static void target_throughput(const struct bench_config *cfg, const struct bench
 			     "lowest %.2fx (%d threads, cs %lluns): %s\n",
 			below, cells, worst, cfg->threads[wk], (unsigned long long)cfg->cs_ns[wc],
 			verdict(!below));
+	target_cpu(cfg, res, km, out);
 	for (int c = 0; c < cfg->ncs && k2 >= 0; c++)
-		if (cfg->cs_ns[c] <= 100 && res->tp[pn][k2][c] > 0 && res->tp[km][k2][c] > 0) {
-			double r = res->tp[km][k2][c] / res->tp[pn][k2][c];
+		if (cfg->cs_ns[c] <= 100 && res->tp_ratio[km][k2][c] > 0) {
+			double r = res->tp_ratio[km][k2][c];
 
 			fprintf(out, "  >= 1.5x pthread-normal at 2 threads, cs %lluns: %.2fx: %s\n",
 				(unsigned long long)cfg->cs_ns[c], r, verdict(r >= 1.5));

@@ -40,11 +40,23 @@ num='[0-9]+(\.[0-9]+)?'
 name='[a-z0-9-]+'
 check_csv uncontended.csv "lock,trial,pairs,ns_per_pair" "^$name,[0-9]+,[0-9]+,$num\$" "$all_locks" 1
 # smoke profile: threads 1,2,32 x cs 0,1000 = 6 cells per lock
-check_csv throughput.csv "lock,threads,cs_ns,trial,ops,elapsed_ns,ops_per_s" \
-	"^$name,(1|2|32),(0|1000),1,[0-9]+,[0-9]+,[0-9]+\$" "$contended" 6
+# Costs: CPU ns, voluntary and involuntary switches, futex waits and wakes (kmutex only: empty
+# for the others), other processes' CPU (empty for the Swift peer, which runs in its own).
+check_csv throughput.csv \
+	"lock,threads,cs_ns,trial,ops,elapsed_ns,ops_per_s,cpu_ns,vcsw,ivcsw,futex_waits,futex_wakes,others_ns" \
+	"^$name,(1|2|32),(0|1000),1,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,([0-9]+)?,([0-9]+)?,([0-9]+)?\$" \
+	"$contended" 6
+g='[0-9.e+-]+' # %g: per-acquisition figures are often below 0.001
 check_csv throughput_summary.csv \
-	"lock,threads,cs_ns,median_ops_s,min_ops_s,max_ops_s,ratio_vs_pthread_normal" \
-	"^$name,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,$num\$" "$contended" 6
+	"lock,threads,cs_ns,median_ops_s,min_ops_s,max_ops_s,ratio_vs_pthread_normal,spread,ratio_spread,quiet_trials,cpu_ns_per_op,vcsw_per_op,ivcsw_per_op,futex_waits_per_op,futex_wakes_per_op,others_share" \
+	"^$name,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,$num,$num,$num,[0-9]+,$g,$g,$g,($g)?,($g)?,($g)?\$" "$contended" 6
+# kmutex counts its futex calls and the others leave the columns empty; glibc's are CPU-only.
+for l in $(echo "$contended" | grep '^kmutex'); do
+	grep -Eq "^$l,([^,]*,){12}$g,$g," "$out/throughput_summary.csv" ||
+		fail "throughput_summary.csv: no futex counts for $l"
+done
+grep -Eq "^pthread-normal,([^,]*,){12},," "$out/throughput_summary.csv" ||
+	fail "throughput_summary.csv: futex columns of pthread-normal are not empty"
 check_csv locktorture.csv "lock,trial,writers,duration_ms,total,max,min,fail,flag" \
 	"^$name,1,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+,0,(\?\?\?)?\$" "$in_process" 1
 check_csv lockskew.csv \
@@ -75,6 +87,12 @@ for l in $in_process; do
 done
 for l in $contended; do [ -s "$out/tp_$l.dat" ] || fail "tp_$l.dat missing"; done
 grep -q "^Issue 4 targets for kmutex" "$out/stdout.txt" || fail "no target summary in the report"
+grep -q "^  cost, medians: CPU ns per acquisition" "$out/stdout.txt" || fail "no cost table in the report"
+# one cost row per contended lock and critical section: three fields per thread count
+for l in $contended; do
+	n=$(grep -Ec "^  $l +( +[0-9]+(ms)? +[0-9.]+ +([0-9.]+|-)){3}\$" "$out/stdout.txt" || true)
+	[ "$n" -ge 2 ] || fail "report: $n well-formed cost rows for $l, expected 2"
+done
 cmp -s "$out/stdout.txt" <(cat "$out/report.txt"; printf '\nresults: %s/ (report.txt, *.csv, plot data)\n' "$out") ||
 	fail "report.txt differs from the terminal tables"
 

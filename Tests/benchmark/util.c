@@ -105,6 +105,25 @@ void bench_start_threads(pthread_t *tids, int n, void *(*fn)(void *), void *args
 	}
 }
 
+/*
+ * Time all CPUs together have spent idle, in ns, from /proc/stat's first line (idle + iowait);
+ * -1 if unreadable.  Its unit is 10 ms, so over a 60 ms trial on 2 CPUs it is good to ~8% of
+ * the machine: enough to see a compile elsewhere take a CPU, not to time anything.  (The idle
+ * field alone, rather than the sum of the busy ones, has one rounding, not several.)
+ */
+double bench_machine_idle_ns(void)
+{
+	unsigned long long user, nice, sys, idle, iowait;
+	FILE *f = fopen("/proc/stat", "r");
+	double ns = -1;
+
+	if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle, &iowait) == 5)
+		ns = (double)(idle + iowait) * 1e9 / (double)sysconf(_SC_CLK_TCK);
+	if (f)
+		fclose(f);
+	return ns;
+}
+
 static int progress_tty = -1;
 static int progress_len;
 static uint64_t progress_start;
