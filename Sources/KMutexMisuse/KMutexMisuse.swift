@@ -36,7 +36,9 @@ struct KMutexMisuse {
 
     /// A then B, later B then A: never deadlocks here, but lockdep reports the ABBA, once.
     static func lockInBothOrders() {
-        let a = KMutex(), b = KMutex()
+        // Named: mutexes made on one line share the line's lock class (as in the kernel, one
+        // class per initialization site), and nesting two of a class is reported as AA.
+        let a = KMutex(name: "a"), b = KMutex(name: "b")
         for _ in 0..<2 {
             a.withLock { b.withLock {} }
             b.withLock { a.withLock {} }
@@ -45,7 +47,7 @@ struct KMutexMisuse {
 
     /// One order, with the inner lock annotated and as a plain, timed and try lock: clean.
     static func lockNested() {
-        let parent = KMutex(), child = KMutex()
+        let parent = KMutex(name: "parent"), child = KMutex(name: "child")
         for _ in 0..<3 {
             parent.withLock {
                 child.withLock(nested: 1) {}
