@@ -180,8 +180,8 @@ void kmutex_destroy(struct kmutex *lock)
  * after 1 ms; rwsem hands off after 4 ms).  And the unlocker decides as well as the head: a head
  * that an earlier unlock woke and that has waited that long is handed the lock directly, even
  * if it has not run since (to set HANDOFF) -- so a handoff costs the waiter one wakeup, not two.
- * KMUTEX_HANDOFF_AFTER_US in the environment sets the time (0: mainline's rule, plus the
- * unlocker's); it is read once.
+ * KMUTEX_HANDOFF_AFTER_US in the environment sets the time (0: exactly mainline's rule); it
+ * is read once.
  */
 #define HANDOFF_AFTER_DEFAULT_NS 1000000ull
 #define OWED_CHECK_EVERY         4u
@@ -306,15 +306,15 @@ static struct kmutex_task *waiter_trylock_or_handoff(struct kmutex *lock, struct
 
 /*
  * M:owed_handoff.  Under wait_lock, in an unlock: is the head owed the lock without asking?
- * Yes once it has waited long enough (with a handoff time of 0, mainline's rule: once an
- * earlier unlock woke it and it lost the lock).  wakes is only touched under wait_lock.
+ * Yes once it has waited long enough; never with a handoff time of 0 (mainline's rule: only
+ * the head's own HANDOFF).  wakes is only touched under wait_lock.
  */
 static bool head_owed_handoff(const struct kmutex *lock, const struct kmutex_waiter *head)
 {
 	if (lock->options & KMUTEX__OPT_NO_HANDOFF)
 		return false;
 	if (!handoff_after_ns())
-		return head->wakes != 0;
+		return false; /* mainline: only the head's own HANDOFF */
 	/*
 	 * A clock read costs 20-70 ns here, and at 16 threads and more nearly every unlock takes
 	 * this path: look at the clock on every OWED_CHECK_EVERY-th unlock that passes the head
