@@ -336,7 +336,12 @@ static bool head_owed_handoff(const struct kmutex *lock, const struct kmutex_wai
  */
 static bool spinner_will_take_it(const struct kmutex *lock)
 {
-	return handoff_after_ns() && kmx_load(&lock->osq_tail, KMX_RELAXED) != 0;
+	/*
+	 * Off for now: skipped wakeups do not count toward the head's `wakes`, so the owed check
+	 * may never come for a head that every unlock skips (found by review of the model).
+	 */
+	(void)lock;
+	return false;
 }
 
 /* The owner word that hands the lock to next, with PICKUP (NULL: a plain release). */
@@ -751,12 +756,16 @@ static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadl
 	if (owner == self)
 		kmx_misuse("recursive lock by the owner", lock);
 	kmx_contention_begin(lock, contention_flags(lock), &contention);
-	if (optimistic_spin(lock, self, NULL))
-		return lock_call_done(lock, &contention, 0);
-	/* Checked only now that the call has to wait, as POSIX allows for timedlock. */
+	/*
+	 * Checked only now that the call has to wait, as POSIX allows for timedlock, and before
+	 * spinning: a spinner that left without the trylock under wait_lock could strand a
+	 * sleeper whose wakeup an unlock skipped for it (the model found this).
+	 */
 	if ((mode & KMUTEX__TIMED) &&
 	    (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L))
 		return lock_call_done(lock, &contention, -EINVAL);
+	if (optimistic_spin(lock, self, NULL))
+		return lock_call_done(lock, &contention, 0);
 
 	lock_wait_list(lock);
 	/* After waiting for wait_lock, try again (the owner may have left meanwhile). */
