@@ -98,7 +98,8 @@ void kcond_destroy(struct kcond *c)
 		kmx_futex_wait(&c->refs, refs, NULL);
 		refs = kmx_load(&c->refs, KMX_ACQUIRE);
 	}
-	kmx_store(&c->refs, 0, KMX_RELAXED);
+	kmx_store(&c->refs, 0, KMX_RELAXED); /* RELAXED: nobody else may use it now; a new init
+						 * is ordered by the user */
 }
 
 /* The waiter is done with the kcond: let a kcond_destroy that waits for it go on. */

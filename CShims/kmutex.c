@@ -323,27 +323,6 @@ static bool head_owed_handoff(const struct kmutex *lock, const struct kmutex_wai
 	return head->wakes % OWED_CHECK_EVERY == OWED_CHECK_EVERY - 1 && waited_long_enough(head);
 }
 
-/*
- * M:skip_wake.  Under wait_lock, in an unlock that releases: leave the head asleep while a
- * thread is in the OSQ (Go's runtime mutex "spinbit", mutexee, and the idea in glibc's
- * nptl/TODO): that thread takes the lock after our release, while spinning or in the trylock
- * it does under wait_lock when it gives up, so the lock is not left free and unwanted; and its
- * unlock sees WAITERS and comes back here.  A wakeup now would only add a runnable thread that
- * loses to the spinner.  The head is not starved: once it has waited long enough it is owed
- * the lock (head_owed_handoff()).  Not with a handoff time of 0 (mainline's rule wakes).
- * RELAXED: a thread that left the OSQ before we took wait_lock cleared its tail and then took
- * wait_lock itself; our wait_lock acquire orders that clear before this load.
- */
-static bool spinner_will_take_it(const struct kmutex *lock)
-{
-	/*
-	 * Off for now: skipped wakeups do not count toward the head's `wakes`, so the owed check
-	 * may never come for a head that every unlock skips (found by review of the model).
-	 */
-	(void)lock;
-	return false;
-}
-
 /* The owner word that hands the lock to next, with PICKUP (NULL: a plain release). */
 static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
 {
@@ -413,12 +392,6 @@ static bool head_owed_handoff(const struct kmutex *lock, const struct kmutex_wai
 	(void)lock;
 	(void)head;
 	return false; /* v4.10: only the head's own HANDOFF */
-}
-
-static bool spinner_will_take_it(const struct kmutex *lock)
-{
-	(void)lock;
-	return false; /* v4.10 always wakes */
 }
 
 static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
@@ -758,8 +731,7 @@ static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadl
 	kmx_contention_begin(lock, contention_flags(lock), &contention);
 	/*
 	 * Checked only now that the call has to wait, as POSIX allows for timedlock, and before
-	 * spinning: a spinner that left without the trylock under wait_lock could strand a
-	 * sleeper whose wakeup an unlock skipped for it (the model found this).
+	 * spinning, so that every spinner ends in a trylock (spinning, or under wait_lock).
 	 */
 	if ((mode & KMUTEX__TIMED) &&
 	    (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L))
@@ -989,16 +961,10 @@ void kmutex__unlock_slow(struct kmutex *lock)
 
 	next = head->task;
 	owed = head_owed_handoff(lock, head);
-	wake = !owed && spinner_will_take_it(lock) ? false : mark_wakeup(head);
-	/*
-	 * A head that asked (HANDOFF) is handed the lock even when we meant to skip its wakeup.
-	 * Under wait_lock: the mutex cannot be freed yet, and the event reads its name.
-	 */
-	if (release_or_hand_over(lock, self, next, owed)) {
+	wake = mark_wakeup(head);
+	/* Under wait_lock: the mutex cannot be freed yet, and the event reads its name. */
+	if (release_or_hand_over(lock, self, next, owed))
 		kmx_handoff_event(lock, next);
-		if (!wake)
-			wake = mark_wakeup(head);
-	}
 	KMX_TEST_POINT(KMUTEX_TP_UNLOCK_RELEASED, lock);
 	unlock_wait_list(lock);
 

@@ -142,5 +142,6 @@ int kmx_take_interruption(void)
 
 int kmx_interruption_pending(void)
 {
+	/* RELAXED: set by a handler on this same thread; the caller's signal fence orders it. */
 	return kmx_load(&interrupt_pending, KMX_RELAXED) != 0;
 }
