@@ -17,7 +17,8 @@
  *
  *  3. Sleeping.  The thread queues a waiter node at the tail of the wait list, sets WAITERS,
  *     and sleeps on its own futex word.  Unlock releases the lock (under wait_lock, see
- *     kmutex__unlock_slow) and wakes the head waiter, who must compete for the lock again: a
+ *     kmutex__unlock_slow) and wakes the head waiter, who must compete for the lock again
+ *     (until it has, further unlocks just release: "the awake head", below): a
  *     spinner or a fresh arrival may take it first ("lock stealing").  Stealing is what makes
  *     the mutex fast, since the lock never sits idle waiting for a sleeper to get a CPU, and
  *     it is also what can starve a waiter.
@@ -176,15 +177,24 @@ void kmutex_destroy(struct kmutex *lock)
  * (the seed thread) leaves room for more: "we can add a counter and only request handoff after
  * multiple failed wakeups".  Every handoff leaves the lock unused for one wakeup latency (tens
  * of microseconds here, a scheduler tick on a loaded machine), so kmutex asks only once the
- * head has waited handoff_after_ns on the list (Go's sync.Mutex enters its starvation mode
- * after 1 ms; rwsem hands off after 4 ms).  And the unlocker decides as well as the head: a head
- * that an earlier unlock woke and that has waited that long is handed the lock directly, even
- * if it has not run since (to set HANDOFF) -- so a handoff costs the waiter one wakeup, not two.
+ * head has been the head for handoff_after_ns (Go's sync.Mutex enters its starvation mode
+ * after 1 ms; rwsem hands off after 4 ms).  The time counts from when the node became the
+ * head, not from when it joined the list: counted from joining, every waiter behind a slow
+ * head is owed the lock the moment it gets to the front, and the lock goes from handoff to
+ * handoff, each a wakeup latency of idle lock.
+ *
+ * The unlocker decides as well as the head, in one case: a head that is asleep and has been
+ * first that long is handed the lock by the unlock that wakes it, so that a handoff costs the
+ * waiter one wakeup, not two (one to fail and ask, one to pick up).  A head that is awake is
+ * never handed the lock unasked: it may be runnable but waiting for a CPU, and with more
+ * threads than CPUs that wait is milliseconds, all of them with the lock unused.  It asks
+ * itself when it runs, and then it is spinning when the lock comes (the AWAKE flag, below,
+ * marks that case; issue 12's measurements are in docs/perf-analysis.md, section 4).
+ *
  * KMUTEX_HANDOFF_AFTER_US in the environment sets the time (0: exactly mainline's rule); it
  * is read once.
  */
 #define HANDOFF_AFTER_DEFAULT_NS 1000000ull
-#define OWED_CHECK_EVERY         4u
 #define HANDOFF_AFTER_UNSET      UINT64_MAX
 
 static uint64_t handoff_after_cached = HANDOFF_AFTER_UNSET; /* RELAXED: all compute the same */
@@ -210,28 +220,64 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 }
 
-/* Has the waiter been on the list long enough to be owed the lock? */
+/* Has the waiter been at the head of the list long enough to be owed the lock? */
 static __attribute__((unused)) bool waited_long_enough(const struct kmutex_waiter *waiter)
 {
 	uint64_t after = handoff_after_ns();
 
-	return after == 0 || monotonic_ns() - waiter->since >= after;
+	/*
+	 * RELAXED: the head reads this without wait_lock; the store it may miss (made when the
+	 * node became the head) only replaces an older time, the enqueue's.
+	 */
+	return after == 0 || monotonic_ns() - kmx_load(&waiter->since, KMX_RELAXED) >= after;
 }
 
+/*
+ * The awake head (AWAKE, owner.h).  An unlock with waiters takes wait_lock to wake the head;
+ * once it has, and until the head has run and failed again, there is nobody to wake: every
+ * further unlock only needs to release the lock.  At 16 threads on 2 CPUs a woken head waits
+ * milliseconds for a CPU, and the unlocks in between were 80-90% of all unlocks, each paying
+ * wait_lock's two RMWs and a look at the head's line.  So the unlock that wakes the head
+ * releases with AWAKE set, and an unlock that finds AWAKE (and no HANDOFF) releases in one
+ * cmpxchg, keeping the flags, without wait_lock.  Why nothing is lost:
+ *  - AWAKE is set only under wait_lock, by the unlock that has just marked the head's wakeup,
+ *    so the head will try the lock again before it sleeps;
+ *  - the head, before it sleeps or gives up, tries the lock under wait_lock with
+ *    TRY_BEFORE_SLEEP: if the lock is owned, the same cmpxchg clears AWAKE, so that owner's
+ *    unlock comes after it (coherence on the owner word) and takes wait_lock to wake it; if
+ *    the lock is free, it takes it;
+ *  - a head that leaves the list clears AWAKE under wait_lock (the next head is asleep), and
+ *    the last waiter to leave clears every flag;
+ *  - POSIX's free-after-unlock rule (kmutex__unlock_slow()) still holds: AWAKE means a waiter
+ *    is on the list, and its lock call returns only after it has taken wait_lock from the
+ *    unlock that may still be using the mutex.
+ * Go's sync.Mutex does the same with its mutexWoken bit, for spinners as well as the woken.
+ */
+
 /* ---- trylock: the one cmpxchg loop every acquisition goes through ---------------------- */
+
+/* What a trylock does when it finds the lock owned (see trylock_common()). */
+enum trylock_mode {
+	TRY_PLAIN,        /* fail */
+	TRY_HANDOFF,      /* fail, setting HANDOFF: the head waiter asks for the lock */
+	TRY_BEFORE_SLEEP, /* fail, clearing AWAKE: a waiter about to sleep, or to leave */
+};
 
 #ifndef KMUTEX_V410_HANDOFF
 /*
  * M:trylock.  Try to take the lock; return NULL on success, else the task that owns it.
  * (mainline's __mutex_trylock_common, "Introduce __mutex_trylock_or_handoff()", 2021)
- *  - free: take it, keeping WAITERS (HANDOFF and PICKUP are never set on a free lock);
+ *  - free: take it, keeping WAITERS and AWAKE (HANDOFF and PICKUP are never set on a free
+ *    lock);
  *  - PICKUP naming us: pick up the lock handed to us, clearing PICKUP;
- *  - owned, and `handoff`: set HANDOFF in the same cmpxchg that found the lock owned, so
+ *  - owned, TRY_HANDOFF: set HANDOFF in the same cmpxchg that found the lock owned, so
  *    that HANDOFF never lands on a free lock where a thief would clear it;
+ *  - owned, TRY_BEFORE_SLEEP: clear AWAKE in the same cmpxchg that found the lock owned, so
+ *    that the owner's unlock, which comes after it, wakes the head (see "the awake head");
  *  - owned otherwise (PICKUP for someone else included): fail.
  */
 static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_task *self,
-					  bool handoff)
+					  enum trylock_mode mode)
 {
 	/* RELAXED: only a guess for the cmpxchg below, which checks it. */
 	uintptr_t owner = kmx_load(&lock->owner, KMX_RELAXED);
@@ -245,10 +291,14 @@ static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_tas
 				if (task != self)
 					return task;
 				flags &= ~KMX_FLAG_PICKUP;
-			} else if (handoff) {
+			} else if (mode == TRY_HANDOFF) {
 				if (flags & KMX_FLAG_HANDOFF)
 					return task;
 				flags |= KMX_FLAG_HANDOFF;
+			} else if (mode == TRY_BEFORE_SLEEP) {
+				if (!(flags & KMX_FLAG_AWAKE))
+					return task;
+				flags &= ~KMX_FLAG_AWAKE;
 			} else {
 				return task;
 			}
@@ -263,7 +313,8 @@ static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_tas
 		 * successful cmpxchg, so it has acquire semantics by itself: the v4.10 code needed an
 		 * smp_mb() because it accepted a handoff from a plain read (seed thread, Peter
 		 * Zijlstra / Will Deacon).
-		 * When we only set HANDOFF, ACQUIRE is more than needed, and free on x86.
+		 * When we only set HANDOFF or clear AWAKE, ACQUIRE is more than needed, and free
+		 * on x86.
 		 */
 		if (kmx_try_cmpxchg(&lock->owner, &owner, (uintptr_t)task | flags, KMX_ACQUIRE))
 			return task == self ? NULL : task;
@@ -275,12 +326,15 @@ static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_tas
  * variant below; in mainline, PICKUP decides acceptance, not the waiter's idea of its place.
  */
 
-/* M:trylock (loop top).  The waiter's trylock under wait_lock: also picks up a handoff. */
+/*
+ * M:trylock (loop top).  The waiter's trylock under wait_lock before it sleeps or gives up:
+ * also picks up a handoff, and if it fails, it clears AWAKE.
+ */
 static struct kmutex_task *waiter_trylock(struct kmutex *lock, struct kmutex_task *self,
 					  bool first)
 {
 	(void)first;
-	return trylock_common(lock, self, false);
+	return trylock_common(lock, self, TRY_BEFORE_SLEEP);
 }
 
 /* M:woken.  "Fix HANDOFF condition" (2021): `first` is recomputed on every wakeup. */
@@ -301,13 +355,16 @@ static struct kmutex_task *waiter_trylock_or_handoff(struct kmutex *lock, struct
 	bool handoff = first && !(lock->options & KMUTEX__OPT_NO_HANDOFF) &&
 		       waited_long_enough(waiter);
 
-	return trylock_common(lock, self, handoff);
+	return trylock_common(lock, self, handoff ? TRY_HANDOFF : TRY_PLAIN);
 }
 
 /*
- * M:owed_handoff.  Under wait_lock, in an unlock: is the head owed the lock without asking?
- * Yes once it has waited long enough; never with a handoff time of 0 (mainline's rule: only
- * the head's own HANDOFF).  wakes is only touched under wait_lock.
+ * M:owed_handoff.  Under wait_lock, in an unlock that is about to wake the head from its
+ * sleep (the caller asks only then): is the head owed the lock without asking?  Yes once it
+ * has waited long enough; never with a handoff time of 0 (mainline's rule: only the head's
+ * own HANDOFF).  A head that is awake is never owed: it asks itself when it runs, and a lock
+ * handed to a thread that is runnable but waiting for a CPU would sit unused until it gets
+ * one (at 16 threads on 2 CPUs, milliseconds: measured, docs/perf-analysis.md section 4).
  */
 static bool head_owed_handoff(const struct kmutex *lock, const struct kmutex_waiter *head)
 {
@@ -315,12 +372,7 @@ static bool head_owed_handoff(const struct kmutex *lock, const struct kmutex_wai
 		return false;
 	if (!handoff_after_ns())
 		return false; /* mainline: only the head's own HANDOFF */
-	/*
-	 * A clock read costs 20-70 ns here, and at 16 threads and more nearly every unlock takes
-	 * this path: look at the clock on every OWED_CHECK_EVERY-th unlock that passes the head
-	 * over, so a head is owed the lock at most that many unlocks late.
-	 */
-	return head->wakes % OWED_CHECK_EVERY == OWED_CHECK_EVERY - 1 && waited_long_enough(head);
+	return waited_long_enough(head);
 }
 
 /* The owner word that hands the lock to next, with PICKUP (NULL: a plain release). */
@@ -329,6 +381,12 @@ static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
 	uintptr_t word = (owner & KMX_FLAG_WAITERS) | (uintptr_t)next;
 
 	return next ? word | KMX_FLAG_PICKUP : word;
+}
+
+/* A release under wait_lock has just marked the head's wakeup: the head is AWAKE. */
+static uintptr_t released_flags(void)
+{
+	return KMX_FLAG_AWAKE;
 }
 
 #else /* KMUTEX_V410_HANDOFF: the seed patch's rules, kept to show the bug they allow */
@@ -356,9 +414,9 @@ static struct kmutex_task *trylock_v410(struct kmutex *lock, struct kmutex_task 
 }
 
 static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_task *self,
-					  bool handoff)
+					  enum trylock_mode mode)
 {
-	(void)handoff;
+	(void)mode; /* v4.10 sets HANDOFF elsewhere, and nothing sets AWAKE */
 	return trylock_v410(lock, self, false);
 }
 
@@ -398,12 +456,17 @@ static uintptr_t handed_owner_word(uintptr_t owner, struct kmutex_task *next)
 {
 	return (owner & KMX_FLAG_WAITERS) | (uintptr_t)next; /* no PICKUP in v4.10 */
 }
+
+static uintptr_t released_flags(void)
+{
+	return 0; /* v4.10: every unlock with waiters takes wait_lock */
+}
 #endif /* KMUTEX_V410_HANDOFF */
 
 int kmutex__trylock_slow(struct kmutex *lock)
 {
 	check_valid(lock);
-	if (trylock_common(lock, kmutex__self(), false))
+	if (trylock_common(lock, kmutex__self(), TRY_PLAIN))
 		return 0;
 	kmx_lockdep_mutex_acquire(lock, 0, KMX_LD_TRYLOCK, __builtin_return_address(0));
 	kmx_acquired_event(lock);
@@ -504,9 +567,10 @@ static uint32_t max_osq_spinners(void)
  * only at the head of the OSQ; the woken head waiter spins without it ("Enable optimistic
  * spinning of woken waiter", 2016), so at most two threads poll the owner word.  Each time the
  * owner changes, try to take the lock.  true: we own it.
- *  - Mainline's waiter uses the trylock-or-handoff here; a plain trylock is the same for us,
- *    since the head set HANDOFF just before (waiter_trylock_or_handoff) and nothing but a
- *    handoff to the head clears it while the head is on the list.
+ *  - Mainline's waiter uses the trylock-or-handoff here.  Ours asked just before, in
+ *    waiter_trylock_or_handoff(), if it had been the head long enough (HANDOFF then stays
+ *    until the lock is handed to it); one that becomes owed while it spins asks at its next
+ *    wakeup, or an unlock that finds it asleep hands the lock over unasked.
  *  - Mainline first checks that the owner is running (mutex_can_spin_on_owner()) before it
  *    joins the OSQ.  We see only a lock handed to a waiter not yet running
  *    (handoff_pending()); an owner that is preempted or asleep elsewhere looks running, so
@@ -543,7 +607,7 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 		}
 	}
 	for (;;) {
-		struct kmutex_task *owner = trylock_common(lock, self, false);
+		struct kmutex_task *owner = trylock_common(lock, self, TRY_PLAIN);
 
 		if (!owner) {
 			acquired = true;
@@ -609,6 +673,7 @@ static void enqueue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 	 * WAITERS and takes wait_lock (so it sees the list); one that came before left the lock
 	 * free for our trylock.
 	 */
+	kmx_store(&waiter->since, monotonic_ns(), KMX_RELAXED); /* restamped when it is the head */
 	if (kmx_wait_list_add_tail(&lock->wait_list, waiter))
 		kmx_fetch_or(&lock->owner, KMX_FLAG_WAITERS, KMX_RELAXED);
 }
@@ -621,13 +686,25 @@ static void enqueue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
  */
 static void dequeue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 {
+	bool was_head = kmx_waiter_is_first(&lock->wait_list, waiter);
+
 	/*
 	 * RELAXED: an RMW cannot lose another RMW's bits, and the word carries no data here.
-	 * Nothing can set a flag once the list is empty: WAITERS is set under wait_lock, which
-	 * we hold, and HANDOFF only by the head, which is on the list.
+	 * Nothing can set a flag once the list is empty: WAITERS and AWAKE are set under
+	 * wait_lock, which we hold, and HANDOFF only by the head, which is on the list.
 	 */
-	if (kmx_wait_list_del(&lock->wait_list, waiter))
+	if (kmx_wait_list_del(&lock->wait_list, waiter)) {
 		kmx_fetch_and(&lock->owner, ~KMX_FLAGS, KMX_RELAXED);
+	} else if (was_head) {
+		/*
+		 * A new head, asleep: the next unlock must wake it (AWAKE named us).  We leave
+		 * owning the lock, or having failed a TRY_BEFORE_SLEEP trylock that already
+		 * cleared AWAKE; either way no unlock can release alone between that and here.
+		 */
+		kmx_store(&kmx_wait_list_first(&lock->wait_list)->since, monotonic_ns(), KMX_RELAXED);
+		if (kmx_load(&lock->owner, KMX_RELAXED) & KMX_FLAG_AWAKE)
+			kmx_fetch_and(&lock->owner, ~KMX_FLAG_AWAKE, KMX_RELAXED);
+	}
 }
 
 /*
@@ -723,7 +800,7 @@ static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadl
 	if ((mode & KMUTEX__TIMED) && !deadline)
 		kmx_misuse("kmutex_lock_timeout: NULL deadline", lock);
 
-	owner = trylock_common(lock, self, false);
+	owner = trylock_common(lock, self, TRY_PLAIN);
 	if (!owner)
 		return lock_call_done(lock, NULL, 0);
 	if (owner == self)
@@ -741,11 +818,10 @@ static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadl
 
 	lock_wait_list(lock);
 	/* After waiting for wait_lock, try again (the owner may have left meanwhile). */
-	if (!trylock_common(lock, self, false)) {
+	if (!trylock_common(lock, self, TRY_PLAIN)) {
 		unlock_wait_list(lock);
 		return lock_call_done(lock, &contention, 0);
 	}
-	waiter.since = monotonic_ns();
 	kmx_contention_sleep(lock, &contention);
 	enqueue_waiter(lock, &waiter);
 	ret = wait_for_lock(lock, self, &waiter, mode, deadline, false);
@@ -795,8 +871,6 @@ void kmutex__lock_nested_slow(struct kmutex *lock, unsigned subclass)
  */
 void kmx_enqueue_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 {
-	waiter->since = monotonic_ns();
-	waiter->wakes = 0;
 	enqueue_waiter(lock, waiter);
 	kmx_store(&waiter->state, KMX_WAITER_ON_MUTEX, KMX_RELEASE);
 }
@@ -866,8 +940,10 @@ static void check_unlock(const struct kmutex *lock, uintptr_t owner, const struc
 }
 
 /*
- * M:release.  With no flag set, release as the fast path would (we get here when that failed:
- * misuse, a debug build, or waiters).  false: there are waiters, the caller takes wait_lock.
+ * M:release.  Release without wait_lock when nobody needs waking: with no flag set, as the
+ * fast path would (we get here when that failed: misuse, a debug build, or waiters), or with
+ * waiters whose head is AWAKE and has not asked for a handoff, keeping the flags.  false: the
+ * caller takes wait_lock.
  */
 static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task *self)
 {
@@ -876,10 +952,16 @@ static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task 
 
 	for (;;) {
 		check_unlock(lock, owner, self);
-		if (owner & (KMX_FLAG_WAITERS | KMX_FLAG_HANDOFF))
+		if (owner & KMX_FLAG_HANDOFF)
 			return false;
-		/* RELEASE: our critical section is visible to the next owner's ACQUIRE. */
-		if (kmx_try_cmpxchg(&lock->owner, &owner, 0, KMX_RELEASE))
+		if ((owner & KMX_FLAG_WAITERS) && !(owner & KMX_FLAG_AWAKE))
+			return false;
+		/*
+		 * RELEASE: our critical section is visible to the next owner's ACQUIRE.  This
+		 * cmpxchg fails if the head cleared AWAKE (or set HANDOFF) since our load, and the
+		 * loop then sends us to wait_lock: the head's RMW and ours are ordered by coherence.
+		 */
+		if (kmx_try_cmpxchg(&lock->owner, &owner, kmx_owner_flags(owner), KMX_RELEASE))
 			return true;
 	}
 }
@@ -902,7 +984,8 @@ static bool release_or_hand_over(struct kmutex *lock, const struct kmutex_task *
 	do {
 		check_unlock(lock, owner, self);
 		hand_over = owed || (owner & KMX_FLAG_HANDOFF);
-		word = hand_over ? handed_owner_word(owner, next) : kmx_owner_flags(owner);
+		word = hand_over ? handed_owner_word(owner, next)
+				 : kmx_owner_flags(owner) | released_flags();
 	} while (!kmx_try_cmpxchg(&lock->owner, &owner, word, KMX_RELEASE));
 	return hand_over;
 }
@@ -918,7 +1001,6 @@ static bool release_or_hand_over(struct kmutex *lock, const struct kmutex_task *
  */
 static bool mark_wakeup(struct kmutex_waiter *head)
 {
-	head->wakes++;
 	/*
 	 * Test before the exchange: a head that is awake (spinning, or on its way back to the
 	 * list) keeps UP, and only its own thread stores SLEEP, under wait_lock, which we hold;
@@ -960,8 +1042,8 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	}
 
 	next = head->task;
-	owed = head_owed_handoff(lock, head);
 	wake = mark_wakeup(head);
+	owed = wake && head_owed_handoff(lock, head);
 	/* Under wait_lock: the mutex cannot be freed yet, and the event reads its name. */
 	if (release_or_hand_over(lock, self, next, owed))
 		kmx_handoff_event(lock, next);

@@ -27,8 +27,8 @@ struct kmutex_waiter {
 	struct kmutex_waiter *prev;
 	struct kmutex_task *task;
 	uint32_t state; /* KMX_WAITER_*; see kcond.c for who writes it and with what order */
-	uint32_t wakes; /* unlocks that woke this node as the head; under the mutex's wait_lock */
-	uint64_t since; /* CLOCK_MONOTONIC ns when the node joined the mutex's list */
+	uint64_t since; /* CLOCK_MONOTONIC ns when the node became the head (or joined the list);
+			 * written under wait_lock, read by its own thread without it: atomic */
 };
 
 /*

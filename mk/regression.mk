@@ -42,8 +42,9 @@ test-regression: $(REGRESSION_DIR)/handoff_abort $(REGRESSION_DIR)/v410/handoff_
 	$(MAINLINE_RULE) $(REGRESSION_DIR)/spin_policy
 	@echo "== regression: kcond wait morphing: a broadcast on a held mutex moves, never wakes"
 	$(REGRESSION_DIR)/kcond_morph
-	@echo "== regression: handoff only to a head woken before and waiting long, by the unlocker"
+	@echo "== regression: handoff unasked only to a head asleep and long first, with its wakeup"
 	KMUTEX_HANDOFF_AFTER_US=1000 $(REGRESSION_DIR)/handoff_time owed
 	KMUTEX_HANDOFF_AFTER_US=60000000 $(REGRESSION_DIR)/handoff_time young
+	KMUTEX_HANDOFF_AFTER_US=200000 $(REGRESSION_DIR)/handoff_time awake
 
 TESTS += test-regression

@@ -51,7 +51,7 @@ struct kmutex_osq_node; /* a spinner's node in the optimistic spin queue */
  * initializers write the mutex type.
  */
 struct kmutex {
-	uintptr_t owner;                    /* owning task | WAITERS, HANDOFF, PICKUP; atomic */
+	uintptr_t owner;                    /* owning task | WAITERS, HANDOFF, PICKUP, AWAKE; atomic */
 	struct kmutex_waiter *wait_list;    /* FIFO head (circular), written under wait_lock */
 	uint16_t options;                   /* KMUTEX__OPT_*, and a layered API's type tag */
 	uint16_t spin_estimate;             /* adaptive spin budget (a hint); relaxed atomics */
@@ -254,8 +254,8 @@ static inline void kmutex_unlock(struct kmutex *lock)
 /* 1 if some thread owns the mutex.  A snapshot: it may change as soon as it is read. */
 static inline int kmutex_is_locked(const struct kmutex *lock)
 {
-	/* RELAXED: a snapshot orders nothing. 0x7 masks the flag bits. */
-	return (__atomic_load_n(&lock->owner, __ATOMIC_RELAXED) & ~(uintptr_t)0x7) != 0;
+	/* RELAXED: a snapshot orders nothing. 0xf masks the flag bits. */
+	return (__atomic_load_n(&lock->owner, __ATOMIC_RELAXED) & ~(uintptr_t)0xf) != 0;
 }
 
 #undef KMUTEX__FAST

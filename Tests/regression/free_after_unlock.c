@@ -5,13 +5,18 @@
  * unlock takes wait_lock after releasing the owner word).
  *
  * U unlocks with a waiter W queued and is parked at KMUTEX_TP_UNLOCK_RELEASED, after it released
- * the owner word and before its last access to the mutex.  T then takes the free lock and
- * unlocks it: that unlock must not return while U is parked, or T (or W after it) could free
- * the mutex under U.  Finally W frees the mutex right after its own unlock; built with
+ * the owner word and before its last access to the mutex (dropping wait_lock).  T then takes
+ * the free lock and unlocks it.  T's unlock may return while U is parked only if a waiter is
+ * still queued (WAITERS in the word): that waiter's lock call cannot return before it takes
+ * wait_lock after U, and until it returns nobody may free the mutex.  (Since the AWAKE flag,
+ * T's unlock does return: the head is awake, so T releases without wait_lock.)  W waits
+ * interruptibly and is signalled while U is parked, so it runs then; it must not return from
+ * its lock call while U is parked.  Finally W frees the mutex right after its own unlock; built with
  * AddressSanitizer, any later access by U or T would be reported.
  */
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,8 @@
 static struct kmutex *mutex;
 static sem_t u_locked, u_released, u_go;
 static int t_acquired, t_unlocked; /* atomics: written by T, polled by main */
+static uintptr_t t_word_after;     /* atomic: the owner word right after T's unlock */
+static int w_returned;             /* atomic: W's lock call returned */
 static long w_tid;                 /* atomic: set by W when it is about to sleep */
 static __thread int is_u, is_w;
 
@@ -59,6 +66,11 @@ static void hook(enum kmutex_test_point point, struct kmutex *lock)
 	}
 }
 
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
 static void *u_main(void *arg)
 {
 	(void)arg;
@@ -79,6 +91,7 @@ static void *t_main(void *arg)
 		sched_yield();
 	__atomic_store_n(&t_acquired, 1, __ATOMIC_RELEASE);
 	kmutex_unlock(mutex);
+	__atomic_store_n(&t_word_after, kmutex_test_owner_word(mutex), __ATOMIC_RELAXED);
 	__atomic_store_n(&t_unlocked, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -87,8 +100,9 @@ static void *w_main(void *arg)
 {
 	(void)arg;
 	is_w = 1;
-	kmutex_lock(mutex);
-	kmutex_unlock(mutex);
+	if (kmutex_lock_interruptible(mutex) == 0) /* or -EINTR: it was signalled */
+		kmutex_unlock(mutex);
+	__atomic_store_n(&w_returned, 1, __ATOMIC_RELEASE);
 	/* The last user: destroy and free at once, as POSIX code does. */
 	kmutex_destroy(mutex);
 	free(mutex);
@@ -99,7 +113,8 @@ int main(void)
 {
 	struct timespec pause = { 0, 1000 * 1000 };
 	pthread_t u, t, w;
-	int early = 0;
+	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: the sleep ends */
+	int early = 0, t_returned, failed;
 
 	mutex = malloc(sizeof(*mutex));
 	kmutex_init_flags(mutex, KMUTEX_NO_SPIN);
@@ -107,6 +122,7 @@ int main(void)
 	sem_init(&u_released, 0, 0);
 	sem_init(&u_go, 0, 0);
 	kmutex_test_hook = hook;
+	sigaction(SIGUSR1, &sa, NULL);
 
 	pthread_create(&u, NULL, u_main, NULL);
 	sem_wait(&u_locked);
@@ -115,17 +131,25 @@ int main(void)
 	pthread_create(&t, NULL, t_main, NULL);
 	while (!__atomic_load_n(&t_acquired, __ATOMIC_ACQUIRE))
 		nanosleep(&pause, NULL);
-	/* T's unlock must wait for U; give it 100 ms to (wrongly) finish. */
+	/* W runs now, and must block on U's wait_lock; give both 100 ms to (wrongly) finish. */
+	pthread_kill(w, SIGUSR1);
 	for (int i = 0; i < 100 && !early; i++) {
 		nanosleep(&pause, NULL);
-		early = __atomic_load_n(&t_unlocked, __ATOMIC_ACQUIRE);
+		early = __atomic_load_n(&w_returned, __ATOMIC_ACQUIRE);
 	}
+	t_returned = __atomic_load_n(&t_unlocked, __ATOMIC_ACQUIRE);
 	sem_post(&u_go);
 	pthread_join(u, NULL);
 	pthread_join(t, NULL);
 	pthread_join(w, NULL);
+	failed = early;
 	if (early)
-		fprintf(stderr, "FAIL: an unlock returned while the previous unlock still used the mutex\n");
-	printf("%d passed, %d failed\n", !early, early);
-	return early;
+		fprintf(stderr, "FAIL: a waiter's lock call returned while an unlock still used the mutex\n");
+	if (t_returned && !(__atomic_load_n(&t_word_after, __ATOMIC_RELAXED) & 1)) {
+		fprintf(stderr, "FAIL: an unlock returned while the previous unlock still used the mutex, "
+				"and no waiter was left to order a free after it\n");
+		failed = 1;
+	}
+	printf("%d passed, %d failed\n", !failed, failed);
+	return failed;
 }

@@ -1,22 +1,26 @@
 /*
- * When kmutex hands the lock over (kmutex.c, "when to hand over"): only to a head waiter that
- * an earlier unlock woke and that has waited handoff_after_ns (KMUTEX_HANDOFF_AFTER_US), and
- * then the unlocker hands it over directly, even if the head has not run since its wakeup.
+ * When kmutex hands the lock over unasked (kmutex.c, "when to hand over"): only to a head
+ * waiter that is asleep and has been the head for handoff_after_ns (KMUTEX_HANDOFF_AFTER_US),
+ * and then the unlock that wakes it hands it the lock with that same wakeup.  A head that is
+ * awake (woken by an earlier unlock, not yet run) is never handed the lock unasked: it asks
+ * itself when it runs.
  *
  * Threads: main owns the lock; W waits (KMUTEX_NO_SPIN keeps it on the wait list).
- *   1. main unlocks: W is woken (its first wakeup) but parked right after its futex sleep
- *      (KMUTEX_TP_WAITER_WOKEN), as if the scheduler had not run it yet; main takes the lock
- *      back at once (a steal) and waits until W has been on the list longer than the
- *      handoff time (a sleep only makes the wait longer, so this is deterministic);
- *   2. main unlocks again (and steals again, up to eight times, 5 ms apart).
- * Case "owed" (run with a 1 ms handoff time): within four unlocks one must hand the lock to W
- * (owner word = W | PICKUP), although W never ran to set HANDOFF: one wakeup per handoff.
- * Case "young" (run with a 60 s handoff time): every one must release the lock instead (no
- * PICKUP): W has not waited long enough to be owed it.
- * Either way W then runs and gets the lock.  With head_owed_handoff() taken out, "owed" fails;
- * with the time check taken out, "young" fails.
+ * Case "owed" (1 ms): W is asleep; main waits 5 ms, then unlocks: the word must be
+ *   W | PICKUP (one wakeup per handoff: W never ran to set HANDOFF).
+ * Case "young" (60 s): the same unlock must release instead, flagging the head AWAKE.
+ * Case "awake" (200 ms): main unlocks at once (W is young: released, AWAKE), W is woken and
+ *   parked right after its futex sleep (KMUTEX_TP_WAITER_WOKEN), as if the scheduler had
+ *   not run it; main steals the lock, waits 250 ms and unlocks: although W is now owed by
+ *   time, it is awake, so the unlock must release (AWAKE), not hand over.  If main's first
+ *   unlock came more than 200 ms after W queued (it then hands over, as "owed"), the case is
+ *   run again: the outcome is checked, not assumed.
+ * Either way W then runs and gets the lock.  With head_owed_handoff() taken out, "owed"
+ * fails; with the time check taken out, "young" fails.  Two things keep an awake head from
+ * being handed the lock: the AWAKE release, which skips wait_lock, and the asleep condition
+ * on owed (for a head awake without AWAKE); with both taken out, "awake" fails.
  *
- * usage: handoff_time owed|young   (the make rule sets KMUTEX_HANDOFF_AFTER_US per case)
+ * usage: handoff_time owed|young|awake   (the make rule sets KMUTEX_HANDOFF_AFTER_US per case)
  */
 #include <pthread.h>
 #include <semaphore.h>
@@ -32,12 +36,13 @@
 static struct kmutex lock;
 static __thread int is_w;
 static uintptr_t w_self;          /* atomic */
-static int w_wakes;               /* W's own */
+static int park_w;                /* atomic: park W at its next wakeup */
 static sem_t w_parked, w_go;
 
 static void hook(enum kmutex_test_point point, struct kmutex *l)
 {
-	if (l == &lock && is_w && point == KMUTEX_TP_WAITER_WOKEN && !w_wakes++) {
+	if (l == &lock && is_w && point == KMUTEX_TP_WAITER_WOKEN &&
+	    __atomic_exchange_n(&park_w, 0, __ATOMIC_ACQ_REL)) {
 		sem_post(&w_parked);
 		sem_wait(&w_go);
 	}
@@ -59,61 +64,90 @@ static void fail(const char *what, uintptr_t word)
 	exit(1);
 }
 
-int main(int argc, char **argv)
+/* main holds the lock; start W and wait until it is queued. */
+static pthread_t start_waiter(int park)
 {
 	pthread_t w;
-	uintptr_t word = 0, self;
-	int owed, handed = 0;
 
-	if (argc != 2 || (strcmp(argv[1], "owed") && strcmp(argv[1], "young"))) {
-		fprintf(stderr, "usage: %s owed|young\n", argv[0]);
+	__atomic_store_n(&park_w, park, __ATOMIC_RELEASE);
+	pthread_create(&w, NULL, w_main, NULL);
+	while (kmutex_test_nr_waiters(&lock) != 1)
+		usleep(100);
+	return w;
+}
+
+static uintptr_t unlock_and_look(void)
+{
+	kmutex_unlock(&lock);
+	return kmutex_test_owner_word(&lock);
+}
+
+int main(int argc, char **argv)
+{
+	const uintptr_t released = KMX_FLAG_WAITERS | KMX_FLAG_AWAKE;
+	uintptr_t word, w_handed;
+	pthread_t w;
+	int tries = 0;
+
+	if (argc != 2 || (strcmp(argv[1], "owed") && strcmp(argv[1], "young") &&
+			  strcmp(argv[1], "awake"))) {
+		fprintf(stderr, "usage: %s owed|young|awake\n", argv[0]);
 		return 2;
 	}
-	owed = strcmp(argv[1], "owed") == 0;
 	alarm(60);
 	sem_init(&w_parked, 0, 0);
 	sem_init(&w_go, 0, 0);
 	kmutex_init_flags(&lock, KMUTEX_NO_SPIN);
 	kmutex_test_hook = hook;
 
-	kmutex_lock(&lock);
-	pthread_create(&w, NULL, w_main, NULL);
-	while (kmutex_test_nr_waiters(&lock) != 1)
-		usleep(100);
-	kmutex_unlock(&lock);           /* step 1: wakes W, which parks after its sleep */
-	sem_wait(&w_parked);
-	kmutex_lock(&lock);             /* the steal: W has not run */
-	self = __atomic_load_n(&w_self, __ATOMIC_ACQUIRE);
-	/*
-	 * Step 2, repeated: the unlocker looks at the clock every fourth time it passes the head
-	 * over (OWED_CHECK_EVERY in kmutex.c), so within four more unlocks an owed head is handed
-	 * the lock; a young one never is.
-	 */
-	for (int round = 1; round <= 8 && !handed; round++) {
-		usleep(5000);           /* W has now waited > 1 ms (and < 60 s) */
-		kmutex_unlock(&lock);
-		word = kmutex_test_owner_word(&lock);
-		if (word == (self | KMX_FLAG_PICKUP | KMX_FLAG_WAITERS))
-			handed = round;
-		else if (kmx_owner_task(word))
-			fail("the lock is owned by someone unexpected", word);
-		else
-			kmutex_lock(&lock); /* steal it again */
+	if (strcmp(argv[1], "awake")) {
+		int owed = strcmp(argv[1], "owed") == 0;
+
+		kmutex_lock(&lock);
+		w = start_waiter(0);
+		w_handed = __atomic_load_n(&w_self, __ATOMIC_ACQUIRE) | KMX_FLAG_PICKUP | KMX_FLAG_WAITERS;
+		usleep(5000);   /* W has been the head > 1 ms (and < 60 s), asleep */
+		word = unlock_and_look();
+		if (owed && word != w_handed)
+			fail("the unlock did not hand the lock to the sleeping head it woke", word);
+		if (!owed && word != released)
+			fail("the unlock did not release the lock to a young head", word);
+		pthread_join(w, NULL);
+		printf("handoff_time %s: %s\n", argv[1],
+		       owed ? "handed to the sleeping head with its wakeup"
+			    : "released, head flagged AWAKE");
+	} else {
+		for (;;) {
+			tries++;
+			kmutex_lock(&lock);
+			w = start_waiter(1);
+			w_handed = __atomic_load_n(&w_self, __ATOMIC_ACQUIRE) | KMX_FLAG_PICKUP |
+				   KMX_FLAG_WAITERS;
+			word = unlock_and_look(); /* wakes W, which parks after its sleep */
+			if (word == released)
+				break;
+			if (word != w_handed || tries == 5)
+				fail("the first unlock neither released nor handed over", word);
+			/* More than 200 ms passed: W was owed already.  Let it finish, run again. */
+			if (!__atomic_exchange_n(&park_w, 0, __ATOMIC_ACQ_REL)) {
+				sem_wait(&w_parked); /* W's hook took the flag first */
+				sem_post(&w_go);
+			}
+			pthread_join(w, NULL);
+		}
+		sem_wait(&w_parked);
+		kmutex_lock(&lock);          /* the steal: W has not run */
+		usleep(250000);              /* W has been the head > 200 ms, and is awake */
+		word = unlock_and_look();
+		if (word != released)
+			fail("an unlock handed the lock to a head that was awake (woken, not yet run)",
+			     word);
+		sem_post(&w_go);
+		pthread_join(w, NULL);
+		printf("handoff_time awake: released to the awake head although it was owed by time "
+		       "(%d tries)\n", tries);
 	}
-	if (owed && (!handed || handed > 4))
-		fail("the unlocks did not hand the lock to the head they had woken", word);
-	if (!owed && handed)
-		fail("an unlock handed the lock to a head that had not waited long", word);
-	if (!handed)
-		kmutex_unlock(&lock);
-	sem_post(&w_go);
-	pthread_join(w, NULL);
 	if (kmutex_test_owner_word(&lock) != 0)
 		fail("the lock was left owned or flagged", kmutex_test_owner_word(&lock));
-	if (owed)
-		printf("handoff_time owed: handed to the woken head, without it running, at unlock %d\n",
-		       handed + 1);
-	else
-		printf("handoff_time young: released 9 times, never handed over\n");
 	return 0;
 }

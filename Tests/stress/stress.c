@@ -85,12 +85,12 @@ static void fail(enum failure f)
 }
 
 /*
- * The owner word's task part: a peek at the private field (low three bits are flags, see
+ * The owner word's task part: a peek at the private field (low four bits are flags, see
  * CShims/owner.h), the only way to see *whom* the lock names.  RELAXED: a snapshot.
  */
 static uintptr_t owner_task(void)
 {
-	return __atomic_load_n(&lock.owner, __ATOMIC_RELAXED) & ~(uintptr_t)7;
+	return __atomic_load_n(&lock.owner, __ATOMIC_RELAXED) & ~(uintptr_t)15;
 }
 
 static struct timespec mono_after_ns(long long ns)
@@ -233,7 +233,7 @@ static void on_signal(int sig)
 }
 
 /* How often the storm thread saw each flag in the owner word: shows which paths ran. */
-static long samples, seen_waiters, seen_handoff, seen_pickup;
+static long samples, seen_waiters, seen_handoff, seen_pickup, seen_awake;
 
 static void sample_owner_word(void)
 {
@@ -244,6 +244,7 @@ static void sample_owner_word(void)
 	seen_waiters += (word & 1) != 0;
 	seen_handoff += (word & 2) != 0;
 	seen_pickup += (word & 4) != 0;
+	seen_awake += (word & 8) != 0;
 }
 
 /* Signals every writer, not only the interruptible ones: plain and timed locks must ignore
@@ -380,8 +381,8 @@ static long report(void)
 	       kind_n[PLAIN], kind_acq[PLAIN], kind_n[INTERRUPTIBLE], kind_acq[INTERRUPTIBLE],
 	       interrupted, kind_n[TIMED], kind_acq[TIMED], timed_out);
 	if (samples)
-		printf("  owner word flags in %ld samples: WAITERS %ld  HANDOFF %ld  PICKUP %ld\n",
-		       samples, seen_waiters, seen_handoff, seen_pickup);
+		printf("  owner word flags in %ld samples: WAITERS %ld  HANDOFF %ld  PICKUP %ld  AWAKE %ld\n",
+		       samples, seen_waiters, seen_handoff, seen_pickup, seen_awake);
 	return fails;
 }
 

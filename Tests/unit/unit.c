@@ -29,7 +29,7 @@
  */
 static uintptr_t owner_task(const struct kmutex *m)
 {
-	return __atomic_load_n(&m->owner, __ATOMIC_RELAXED) & ~(uintptr_t)7;
+	return __atomic_load_n(&m->owner, __ATOMIC_RELAXED) & ~(uintptr_t)15;
 }
 
 /* ---- a thread that holds a mutex until told to release it ------------------------------ */
