@@ -15,7 +15,8 @@
  * so a signaller that takes the mutex after us, or that merely runs after our unlock, finds it:
  * no wakeup is lost.  After each sleep the waiter reads its state; ON_COND means a spurious
  * wakeup, a timeout or an interruption, which it resolves under the kcond's lock, where the
- * state cannot change under it (M:kcond_recheck): still ON_COND, it either leaves the list
+ * state cannot change under it (M:kcond_recheck), after claiming the node with a cmpxchg
+ * ON_COND -> RECHECKING (M:kcond_claim, see Lifetime): still RECHECKING, it either leaves the list
  * (timeout, interruption) or re-arms its wake word and sleeps again.  A waiter that was
  * signalled while its deadline passed returns 0: it consumed the signal, so it must not
  * report a timeout, or the signal would be lost for everyone.
@@ -49,7 +50,9 @@
  * therefore counts itself in `refs` while it may still touch the kcond (its lock, to recheck
  * or leave the list), and kcond_destroy waits for the count to drop to zero (glibc's __wrefs
  * plays the same part).  A moved waiter never touches the kcond again, so the mover drops its
- * count for it: a destroy right after a broadcast, with the mutex still held, does not wait
+ * count for it, except for a waiter that has claimed its node for a recheck (RECHECKING: it
+ * is awake and about to take or holding the kcond's lock), which drops its own; the claim and
+ * the move are RMWs of the node's state, so exactly one of them sees the other: a destroy right after a broadcast, with the mutex still held, does not wait
  * for the moved waiters, which cannot run before that mutex is unlocked.
  *
  * A kcond can also wait with a mutex that is not a kmutex (struct kcond_mutex's foreign
@@ -168,8 +171,14 @@ static struct kmutex_task *move_to_mutex(struct kcond *c, struct kmutex *lock)
 
 		if (kmx_wait_list_del(&c->waiters, waiter))
 			c->mutex = NULL;
-		kmx_enqueue_moved_waiter(lock, waiter);
-		put_ref(c); /* on the waiter's behalf: a moved waiter never touches the kcond again */
+		/*
+		 * Drop the waiter's reference on its behalf: a moved waiter never touches the
+		 * kcond again, unless it is rechecking (it claimed RECHECKING before it took
+		 * c->lock, which we hold), and then it drops its own.  The exchange and the
+		 * waiter's cmpxchg are RMWs of one word: exactly one of us sees the other.
+		 */
+		if (kmx_enqueue_moved_waiter(lock, waiter) != KMX_WAITER_RECHECKING)
+			put_ref(c);
 	} while (c->waiters);
 	task = kmx_wake_moved_head(lock);
 	kmx_unlock_wait_list(lock);
@@ -267,13 +276,27 @@ static bool sleep_once(struct kmutex_task *self, int mode, const struct timespec
  * can tell): under c->lock, where the state is exact.  Returns 1 to sleep again, 0 if the
  * waiter was signalled or moved, or -ETIMEDOUT / -EINTR after leaving the list.
  */
+/*
+ * M:kcond_claim.  After a sleep: claim the node for a recheck (ON_COND -> RECHECKING), or
+ * find it signalled or moved.  A racy look at the state was not enough: a broadcast could
+ * move the node and drop its reference between that look and our taking c->lock, and a
+ * kcond_destroy() then return while we still touch c->lock (the kcond model found it:
+ * verify/kcond.pml, BUG_MOVER_ALWAYS_DROPS_REF).  true: claimed, the reference is ours.
+ * ACQUIRE pairs with wake_first()'s / kmx_enqueue_moved_waiter()'s RELEASE on failure.
+ */
+static bool claim_for_recheck(struct kmutex_waiter *waiter, uint32_t *found)
+{
+	*found = KMX_WAITER_ON_COND;
+	return kmx_try_cmpxchg(&waiter->state, found, KMX_WAITER_RECHECKING, KMX_ACQUIRE);
+}
+
 static int recheck_under_lock(struct kcond *c, struct kmutex_waiter *waiter, int mode,
 			      const struct timespec *deadline, bool signalled)
 {
 	int ret = 1;
 
 	kmx_wait_lock(&c->lock);
-	if (waiter->state != KMX_WAITER_ON_COND) {
+	if (waiter->state != KMX_WAITER_RECHECKING) {
 		ret = 0; /* signalled or moved meanwhile: a wakeup, whatever the clock says */
 	} else if (kmx_interrupted(mode, signalled)) {
 		ret = -EINTR;
@@ -282,6 +305,8 @@ static int recheck_under_lock(struct kcond *c, struct kmutex_waiter *waiter, int
 	} else {
 		/* Spurious: re-arm under the lock, so a signal from now on finds SLEEP. */
 		kmx_store(&waiter->task->wake, KMX_WAKE_SLEEP, KMX_RELAXED);
+		/* RELAXED: c->lock orders it for signallers and movers, who hold it too. */
+		kmx_store(&waiter->state, KMX_WAITER_ON_COND, KMX_RELAXED);
 	}
 	if (ret < 0 && kmx_wait_list_del(&c->waiters, waiter))
 		c->mutex = NULL;
@@ -304,18 +329,23 @@ struct cancel_ctx {
 static void cancel_cleanup(void *arg)
 {
 	struct cancel_ctx *ctx = arg;
-	bool resignal, moved;
+	uint32_t found;
+	bool resignal;
 
+	/* Moved before we claimed it: the mover dropped our reference, keep off the kcond. */
+	if (!claim_for_recheck(ctx->waiter, &found) && found == KMX_WAITER_ON_MUTEX) {
+		mutex_relock(ctx->m, ctx->waiter);
+		return;
+	}
 	kmx_wait_lock(&ctx->c->lock);
-	if (ctx->waiter->state == KMX_WAITER_ON_COND && kmx_wait_list_del(&ctx->c->waiters, ctx->waiter))
+	if (ctx->waiter->state == KMX_WAITER_RECHECKING &&
+	    kmx_wait_list_del(&ctx->c->waiters, ctx->waiter))
 		ctx->c->mutex = NULL;
 	resignal = ctx->waiter->state == KMX_WAITER_WOKEN;
-	moved = ctx->waiter->state == KMX_WAITER_ON_MUTEX;
 	kmx_wait_unlock(&ctx->c->lock);
 	if (resignal)
 		kcond_signal(ctx->c);
-	if (!moved)
-		put_ref(ctx->c);
+	put_ref(ctx->c); /* ours: claimed, or WOKEN (a signal leaves the reference) */
 	mutex_relock(ctx->m, ctx->waiter);
 }
 
@@ -340,6 +370,7 @@ int kcond__wait(struct kcond *c, const struct kcond_mutex *m, int mode,
 	struct kmutex_task *self = kmutex__self();
 	struct kmutex_waiter waiter = { .task = self, .state = KMX_WAITER_ON_COND };
 	struct cancel_ctx ctx = { c, m, &waiter };
+	bool own_ref = true;
 	int ret;
 
 	if ((mode & KMUTEX__TIMED) && !deadline)
@@ -356,18 +387,18 @@ int kcond__wait(struct kcond *c, const struct kcond_mutex *m, int mode,
 	for (;;) {
 		bool signalled = (mode & KCOND__CANCELLABLE) ? sleep_cancellable(&ctx, mode, deadline)
 							      : sleep_once(self, mode, deadline);
+		uint32_t found;
 
-		/* ACQUIRE pairs with wake_first()'s / kmx_enqueue_moved_waiter()'s RELEASE. */
-		if (kmx_load(&waiter.state, KMX_ACQUIRE) != KMX_WAITER_ON_COND) {
+		if (!claim_for_recheck(&waiter, &found)) {
 			ret = 0;
+			own_ref = found != KMX_WAITER_ON_MUTEX; /* moved: the mover dropped it */
 			break;
 		}
 		ret = recheck_under_lock(c, &waiter, mode, deadline, signalled);
 		if (ret <= 0)
 			break;
 	}
-	/* ACQUIRE: as above; a moved waiter's count was dropped by the mover. */
-	if (kmx_load(&waiter.state, KMX_ACQUIRE) != KMX_WAITER_ON_MUTEX)
+	if (own_ref)
 		put_ref(c);
 	mutex_relock(m, &waiter);
 	return ret;

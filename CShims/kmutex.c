@@ -866,13 +866,14 @@ void kmutex__lock_nested_slow(struct kmutex *lock, unsigned subclass)
  * M:kcond_morph.  Under lock's wait_lock (the caller holds its kcond's lock too): a kcond
  * waiter's node joins the wait list as if its thread had queued itself (M:enqueue), asleep
  * with its wake word armed; an unlock wakes it as the head like any other waiter.
- * RELEASE on state pairs with the waiter's ACQUIRE load after its sleep: the list links are
- * written before it can see ON_MUTEX and start using them.
+ * RELEASE on state pairs with the waiter's ACQUIRE cmpxchg after its sleep: the list links
+ * are written before it can see ON_MUTEX and start using them.  Returns the state it replaced
+ * (kcond.c: RECHECKING means the waiter keeps its own reference to the kcond).
  */
-void kmx_enqueue_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
+uint32_t kmx_enqueue_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 {
 	enqueue_waiter(lock, waiter);
-	kmx_store(&waiter->state, KMX_WAITER_ON_MUTEX, KMX_RELEASE);
+	return kmx_xchg(&waiter->state, KMX_WAITER_ON_MUTEX, KMX_RELEASE);
 }
 
 /*

@@ -21,8 +21,8 @@ bool kmx_interrupted(int mode, bool signalled);
 
 void kmx_lock_wait_list(struct kmutex *lock);
 void kmx_unlock_wait_list(struct kmutex *lock);
-/* Under the mutex's wait_lock: queue a sleeping kcond waiter's node as a mutex waiter. */
-void kmx_enqueue_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter);
+/* Under the mutex's wait_lock: queue a kcond waiter's node as a mutex waiter; the old state. */
+uint32_t kmx_enqueue_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter);
 /*
  * Under the wait_lock, after queueing moved waiters: set WAITERS, and if the mutex is free (so
  * no unlock is coming to wake its head), wake the head.  Returns the task to futex-wake after

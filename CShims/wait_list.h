@@ -20,6 +20,8 @@ enum {
 	KMX_WAITER_ON_MUTEX = 0, /* on a kmutex's wait list (all mutex waiters) */
 	KMX_WAITER_ON_COND,      /* on a kcond's list, asleep until signalled */
 	KMX_WAITER_WOKEN,        /* taken off a kcond's list by a signal: relock the mutex */
+	KMX_WAITER_RECHECKING,   /* on a kcond's list, its thread awake and rechecking under the
+				  * kcond's lock: a broadcast that moves it leaves it its ref */
 };
 
 struct kmutex_waiter {
