@@ -5,15 +5,18 @@ VERIFY_DIR := $(BUILD)/verify
 VERIFY_CHECK = CC="$(CC)" verify/check.sh $(VERIFY_DIR)
 
 .PHONY: verify
-verify: verify/kmutex.pml verify/check.sh verify/trail.awk
+KCOND_CHECK = MODEL=$(CURDIR)/verify/kcond.pml TRAIL_AWK=$(CURDIR)/verify/kcond-trail.awk $(VERIFY_CHECK)
+
+verify: verify/kmutex.pml verify/kcond.pml verify/check.sh verify/trail.awk verify/kcond-trail.awk
 	@echo "== verify: the model as kmutex.c implements it (must pass)"
 	@$(VERIFY_CHECK) 3t pass safety
 	@$(VERIFY_CHECK) 3t-spin2 pass safety -DSPIN=2
-	@PANFLAGS=-DCOLLAPSE $(VERIFY_CHECK) 3t-timed pass safety -DM3=TIMED -DS1=1
-	@$(VERIFY_CHECK) 3t-live pass live
-	@PANFLAGS=-DCOLLAPSE $(VERIFY_CHECK) 3t-handler pass safety -DM1=INTR -DS1=2
+	@PANFLAGS=-DCOLLAPSE MEMLIM=3000 $(VERIFY_CHECK) 3t-timed pass safety -DM3=TIMED -DS1=1 -DR1=1
+	@PANFLAGS=-DCOLLAPSE MEMLIM=3000 $(VERIFY_CHECK) 3t-live pass live
+	@PANFLAGS=-DCOLLAPSE MEMLIM=3000 $(VERIFY_CHECK) 3t-handler pass safety -DM1=INTR -DS1=2
 	@$(VERIFY_CHECK) 3t-mainline-unlock pass safety -DMAINLINE_UNLOCK
-	@PANFLAGS=-DCOLLAPSE PANRUN=-w26 MEMLIM=3000 $(VERIFY_CHECK) 4t pass safety -DNT=4 -DR1=1 -DSPIN=0 -DM2=PLAIN -DS2=0
+	@$(VERIFY_CHECK) 3t-time0 pass safety -DHANDOFF_TIME0
+	@PANFLAGS=-DCOLLAPSE PANRUN=-w26 MEMLIM=3000 $(VERIFY_CHECK) 4t pass safety -DNT=4 -DR1=1 -DSPIN=0 -DM2=PLAIN -DS2=0 -DS3=0
 	@echo "== verify: variants with known bugs (must fail with a counterexample)"
 	@$(VERIFY_CHECK) bug-v410 fail safety -DV410
 	@$(VERIFY_CHECK) bug-v410-live fail live -DV410 -DLIVENESS_ONLY
@@ -22,6 +25,21 @@ verify: verify/kmutex.pml verify/check.sh verify/trail.awk
 	@$(VERIFY_CHECK) bug-keep-flags fail safety -DBUG_KEEP_FLAGS
 	@$(VERIFY_CHECK) bug-signal-first fail safety -DBUG_SIGNAL_FIRST
 	@$(VERIFY_CHECK) bug-signal-leak fail safety -DM1=INTR -DS1=2 -DBUG_SIGNAL_LEAK
+	@$(VERIFY_CHECK) bug-awake-no-clear fail safety -DBUG_AWAKE_NO_CLEAR
+	@$(VERIFY_CHECK) bug-awake-keep-on-dequeue fail safety -DBUG_AWAKE_KEEP_ON_DEQUEUE
+	@echo "== verify: kcond with wait morphing (verify/kcond.pml; must pass)"
+	@$(KCOND_CHECK) kcond-signal pass safety
+	@$(KCOND_CHECK) kcond-broadcast pass safety -DK3=P_BC
+	@$(KCOND_CHECK) kcond-broadcast-unlocked pass safety -DK3=P_BCU -DK2=C_PLAIN
+	@$(KCOND_CHECK) kcond-intr pass safety -DK1=C_INTR -DK3=P_BC
+	@$(KCOND_CHECK) kcond-destroy pass safety -DK3=P_BC -DN3=1 -DA3=2 -DDESTROY
+	@$(KCOND_CHECK) kcond-live pass live -DK3=P_BC
+	@echo "== verify: kcond variants with known bugs (must fail with a counterexample)"
+	@$(KCOND_CHECK) bug-kcond-append-after-unlock fail safety -DBUG_APPEND_AFTER_UNLOCK
+	@$(KCOND_CHECK) bug-kcond-wake-then-move fail safety -DK3=P_BCU -DK2=C_PLAIN -DN3=1 -DA3=2 -DBUG_WAKE_THEN_MOVE
+	@$(KCOND_CHECK) bug-kcond-no-wake-moved-head fail safety -DK3=P_BCU -DK2=C_PLAIN -DBUG_NO_WAKE_MOVED_HEAD
+	@$(KCOND_CHECK) bug-kcond-timeout-loses-signal fail safety -DBUG_TIMEOUT_LOSES_SIGNAL
+	@$(KCOND_CHECK) bug-kcond-mover-drops-ref fail safety -DK3=P_BC -DK2=C_PLAIN -DN3=1 -DA3=2 -DDESTROY -DBUG_MOVER_ALWAYS_DROPS_REF
 	@echo "verify: all models behave as expected"
 
 TESTS += verify

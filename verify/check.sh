@@ -1,17 +1,18 @@
 #!/bin/sh
 # verify/check.sh OUTDIR NAME pass|fail safety|live [spin -D options...]
-# Builds and runs one pan verification of verify/kmutex.pml in OUTDIR/NAME.
+# Builds and runs one pan verification of verify/kmutex.pml (or MODEL) in OUTDIR/NAME.
 #  pass: pan must report "errors: 0" on a complete search (no memory or depth bound hit).
 #  fail: pan must report errors and write a .trail; the condensed counterexample is saved in
 #        OUTDIR/NAME/trail.txt (verify/trail.awk) and its last lines are shown.
 # Bounds: MEMLIM (MB, default 2048) and depth 200000; each pan run is capped at 600 s.
-# Environment: MODEL (another .pml, e.g. a mutant); CC; PANFLAGS (extra gcc -D for pan, e.g. -DCOLLAPSE); PANRUN (extra pan options).
+# Environment: MODEL (another .pml, e.g. a mutant or verify/kcond.pml); TRAIL_AWK (the
+# condenser for that model's trails, default verify/trail.awk); CC; PANFLAGS (extra gcc -D for pan, e.g. -DCOLLAPSE); PANRUN (extra pan options).
 set -eu
 out=$1 name=$2 expect=$3 kind=$4
 shift 4
 model=${MODEL:-$(cd "$(dirname "$0")" && pwd)/kmutex.pml}
 trail=$(basename "$model").trail
-awkf=$(cd "$(dirname "$0")" && pwd)/trail.awk
+awkf=${TRAIL_AWK:-$(cd "$(dirname "$0")" && pwd)/trail.awk}
 dir=$out/$name
 # The checkout is shared: two `make verify` at once must not clobber each other's run.
 mkdir -p "$out"

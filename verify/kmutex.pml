@@ -10,6 +10,11 @@
  * that publishes it.  wait_lock itself is an explicit lock (wl), so owner-word operations of
  * other threads interleave with wait_lock sections as they do in C.
  *
+ * The owner word is task << 4 | WAITERS 1 | HANDOFF 2 | PICKUP 4 | AWAKE 8 (owner.h); AWAKE is
+ * "the awake head" of kmutex.c: set by the unlock that marked the head's wakeup, it lets later
+ * unlocks release without wait_lock until the head clears it (TRY_BEFORE_SLEEP) or leaves.
+ * (MAINLINE_UNLOCK never sets AWAKE: it is the kernel's order, kept as the reference.)
+ *
  * Abstractions: the OSQ is gone (a non-waiter spinner is a thread making extra trylock
  * attempts, each after the owner word changed, giving up at any point as the spin budget
  * may); the woken head waiter's spin is the same, without the OSQ.  The spin budget and the
@@ -36,6 +41,16 @@
  *                     fix (Tests/regression/signal_no_leak.c), instead
  *                     of the wait-local `signalled`.  Must fail (with -DM1=INTR -DS1=2): a later
  *                     lock call of the thread fails with -EINTR though no signal came near it.
+ *   BUG_AWAKE_NO_CLEAR the waiter's trylock under wait_lock before it sleeps does not clear
+ *                     AWAKE (TRY_BEFORE_SLEEP acts as TRY_PLAIN).  Must fail: the head
+ *                     sleeps while every unlock releases alone (a lost wakeup).
+ *   BUG_AWAKE_KEEP_ON_DEQUEUE  a head that leaves the list keeps AWAKE set.  Must fail: the
+ *                     new head, asleep, is never woken.
+ *   HANDOFF_TIME0     handoff time 0 (mainline's rule, KMUTEX_HANDOFF_AFTER_US=0): the head
+ *                     asks on every failed wakeup and no unlock hands over unasked.  By
+ *                     default the head is owed the lock after a nondeterministic time (ghost
+ *                     `owed`), asks only then, and an unlock that wakes an owed sleeping head
+ *                     hands it the lock unasked (head_owed_handoff()).
  *   MAINLINE_UNLOCK   the kernel's unlock order (release the word, then take wait_lock and
  *                     hand over if HANDOFF was set) instead of kmutex's release under wait_lock.
  *   LIVENESS_ONLY     drop the ownership checks (OWNER_OK, "gave up: we own nothing"), so a
@@ -105,9 +120,15 @@
 #define WAITERS 1
 #define HANDOFF 2
 #define PICKUP  4
-#define FLAGS   7
-#define TASK(w) ((w) >> 3)
-#define MK(t)   ((t) << 3)
+#define AWAKE   8
+#define FLAGS   15
+#define TASK(w) ((w) >> 4)
+#define MK(t)   ((t) << 4)
+
+/* trylock_common()'s mode (enum trylock_mode) */
+#define TRY_PLAIN        0
+#define TRY_HANDOFF      1
+#define TRY_BEFORE_SLEEP 2
 
 #define SLEEP 0 /* KMX_WAKE_SLEEP */
 #define UP    1 /* KMX_WAKE_UP */
@@ -132,6 +153,29 @@ byte ndone;          /* threads that finished all their rounds */
 bit gpend[NT + 1];   /* pending[t] was set by kmutex_interrupt_self() (and not yet taken) */
 bit gsleep[NT + 1];  /* a signal ended a futex sleep of t's current wait_for_lock() */
 hidden byte i_;      /* loop index inside atomic list updates */
+bit owed[NT + 1];    /* ghost: t has been the head long enough (waited_long_enough()) */
+
+/*
+ * waited_long_enough(): time is not modelled, only its effect: a head becomes owed at any
+ * step (nondeterministically), stays owed while it is the head, and a new head starts
+ * unowed (its `since` is restamped).  With HANDOFF_TIME0 (mainline's rule) every head is
+ * owed from the start, and no unlock hands over unasked.
+ */
+#ifdef HANDOFF_TIME0
+#define head_owed(t) skip
+#else
+#define head_owed(t) if :: owed[t] = 1 :: true -> skip fi
+#endif
+#ifdef HANDOFF_TIME0
+#define OWED0 1
+#else
+#define OWED0 0
+#endif
+#ifdef V410
+#define RELEASED 0       /* released_flags(): v4.10 has no AWAKE */
+#else
+#define RELEASED AWAKE   /* released_flags(): the unlock that marked the head's wakeup */
+#endif
 
 /* ---- properties checked in every state (monitor) ---------------------------------------- */
 
@@ -179,7 +223,7 @@ inline acquired()
  * trylock_common() M:trylock; with handoff = 1 it is M:trylock_or_handoff.  r := 0 when we
  * took the lock (free, or picked up), else the owner's task id.
  */
-inline trylock(handoff)
+inline trylock(tm)
 {
 	o = word;                                     /* kmx_load RELAXED */
 	do
@@ -187,8 +231,10 @@ inline trylock(handoff)
 		if
 		:: TASK(o) != 0 && (o & PICKUP) && TASK(o) != me -> r = TASK(o); break
 		:: TASK(o) != 0 && (o & PICKUP) && TASK(o) == me -> nword = o & ~PICKUP
-		:: TASK(o) != 0 && !(o & PICKUP) && handoff && !(o & HANDOFF) -> nword = o | HANDOFF
-		:: TASK(o) != 0 && !(o & PICKUP) && !(handoff && !(o & HANDOFF)) -> r = TASK(o); break
+		:: TASK(o) != 0 && !(o & PICKUP) && tm == TRY_HANDOFF && !(o & HANDOFF) -> nword = o | HANDOFF
+		:: TASK(o) != 0 && !(o & PICKUP) && tm == TRY_BEFORE_SLEEP && (o & AWAKE) -> nword = o & ~AWAKE
+		:: TASK(o) != 0 && !(o & PICKUP) && !(tm == TRY_HANDOFF && !(o & HANDOFF)) &&
+		   !(tm == TRY_BEFORE_SLEEP && (o & AWAKE)) -> r = TASK(o); break
 		:: TASK(o) == 0 ->
 #ifdef BUG_HANDOFF_FREE
 			nword = MK(me) | (o & FLAGS & ~HANDOFF) /* the kernel then: clear HANDOFF */
@@ -202,7 +248,8 @@ inline trylock(handoff)
 			word = nword;
 			if
 			:: TASK(nword) == me -> r = 0; acquired()
-			:: else ->                    /* we set HANDOFF */
+			:: TASK(nword) != me && tm == TRY_BEFORE_SLEEP -> r = TASK(nword) /* cleared AWAKE */
+			:: TASK(nword) != me && tm != TRY_BEFORE_SLEEP ->   /* we set HANDOFF */
 				r = TASK(nword);
 #ifndef NO_CHECK_BYPASS
 				assert(hreq == 0 || hreq == me);
@@ -215,8 +262,14 @@ inline trylock(handoff)
 	od;
 	o = 0
 }
-#define waiter_trylock()            trylock(0)
-#define waiter_trylock_or_handoff() trylock(first)
+#ifndef BUG_AWAKE_NO_CLEAR
+#define waiter_trylock()            trylock(TRY_BEFORE_SLEEP)
+#else
+#define waiter_trylock()            trylock(TRY_PLAIN)  /* the loop top leaves AWAKE set */
+#endif
+/* the head asks once it has been the head long enough (ghost `owed`, see head_owed()) */
+#define waiter_trylock_or_handoff() trylock(((first && owed[me]) -> TRY_HANDOFF : TRY_PLAIN))
+
 
 #else /* V410: trylock_v410() */
 
@@ -241,7 +294,7 @@ inline trylock_v410(handoff)
 	od;
 	o = 0
 }
-#define trylock(h)                  trylock_v410(0)
+#define trylock(tm)                 trylock_v410(0)
 #define waiter_trylock()            trylock_v410(first)
 #define waiter_trylock_or_handoff() trylock_v410(first)
 #endif
@@ -301,7 +354,7 @@ inline unlock_wait_list()
 /* enqueue_waiter() M:enqueue: the tail add (its wait_head store), then WAITERS if first. */
 inline enqueue()
 {
-	atomic { list[nw] = me; nw++; onlist[me] = 1; r = (nw == 1) };
+	atomic { list[nw] = me; nw++; onlist[me] = 1; r = (nw == 1); owed[me] = OWED0 };
 	if
 	:: r -> word = word | WAITERS                 /* kmx_fetch_or RELAXED */
 	:: else
@@ -314,6 +367,7 @@ inline enqueue()
 inline dequeue()
 {
 	atomic {
+		washead = (list[0] == me);            /* kmx_waiter_is_first(), before the unlink */
 		i_ = 0;
 		do
 		:: list[i_] == me -> break
@@ -323,7 +377,7 @@ inline dequeue()
 		:: i_ + 1 < nw -> list[i_] = list[i_ + 1]; i_++
 		:: else -> break
 		od;
-		nw--; list[nw] = 0; onlist[me] = 0; i_ = 0;
+		nw--; list[nw] = 0; onlist[me] = 0; owed[me] = 0; i_ = 0;
 		if                                    /* ghost: our request passes to the new head */
 		:: hreq == me -> hreq = ((word & HANDOFF) && nw > 0 -> list[0] : 0)
 		:: else
@@ -339,9 +393,16 @@ inline dequeue()
 #else
 		word = word & ~FLAGS                  /* kmx_fetch_and RELAXED */
 #endif
+	:: !r && washead ->                           /* a new head, asleep: restamp, clear AWAKE */
+		owed[list[0]] = OWED0;
+#ifndef BUG_AWAKE_KEEP_ON_DEQUEUE
+		word = word & ~AWAKE                  /* kmx_fetch_and RELAXED (if set) */
+#else
+		skip
+#endif
 	:: else
 	fi;
-	r = 0
+	r = 0; washead = 0
 }
 
 /* ---- sleeping ----------------------------------------------------------------------------- */
@@ -466,6 +527,10 @@ inline wait_for_lock()
 #ifdef BUG_HANDOFF_FREE
 		trylock(0);
 #else
+		if
+		:: first -> head_owed(me)
+		:: else
+		fi;
 		waiter_trylock_or_handoff();          /* M:trylock_or_handoff */
 #endif
 		if
@@ -576,12 +641,12 @@ inline unlock()
 		do
 		:: atomic {
 			assert(TASK(o) == me && !(o & PICKUP)); /* check_unlock() */
-			if
-			:: (o & (WAITERS | HANDOFF)) -> r = 0; break
+			if                            /* nobody to wake: no flag, or an AWAKE head */
+			:: (o & HANDOFF) || ((o & WAITERS) && !(o & AWAKE)) -> r = 0; break
 			:: else
 			fi;
-			if
-			:: word == o -> word = 0; holds[me] = 0; r = 1; break
+			if                            /* cmpxchg to the flags alone, RELEASE */
+			:: word == o -> word = o & FLAGS; holds[me] = 0; r = 1; break
 			:: else -> o = word
 			fi }
 		od;
@@ -597,6 +662,13 @@ inline unlock()
 		fi
 	od;
 	mark_wakeup();
+	/* head_owed_handoff(): only a head that was asleep, and has been the head long enough */
+#if !defined(V410) && !defined(HANDOFF_TIME0)
+	if
+	:: asleep -> head_owed(next); owedun = owed[next]
+	:: else
+	fi;
+#endif
 	/* release_or_hand_over() M:release_or_hand_over */
 	o = word;
 	do
@@ -605,18 +677,18 @@ inline unlock()
 		if
 		:: word == o ->
 			if
-			:: (o & HANDOFF) ->
+			:: (o & HANDOFF) || owedun ->
 				word = HANDED(o, next);
 #ifndef NO_CHECK_BYPASS
 				assert(hreq == 0 || hreq == next)
 #endif
-			:: else -> word = o & FLAGS
+			:: else -> word = (o & FLAGS) | RELEASED  /* released_flags(): the head is AWAKE */
 			fi;
 			holds[me] = 0; break
 		:: else -> o = word
 		fi }
 	od;
-	o = 0;
+	o = 0; owedun = 0;
 	unlock_wait_list();
 	wake_marked();
 	next = 0
@@ -694,7 +766,7 @@ inline unlock()
 proctype thread(byte me; byte mode; byte rounds)
 {
 	byte o, nword, r, k, next, ret;
-	bit first, expired, signalled, asleep;
+	bit first, expired, signalled, asleep, washead, owedun;
 
 	do
 	:: rounds > 0 ->

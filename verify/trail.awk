@@ -4,10 +4,11 @@
 # Thread Tn is the process run as thread(n); monitor is pid 0, init pid 1, so Tn has pid n+1.
 
 function owner(w,   s) {
-	s = (int(w / 8) ? "T" int(w / 8) : "free")
+	s = (int(w / 16) ? "T" int(w / 16) : "free")
 	if (w % 2) s = s "|WAITERS"
 	if (int(w / 2) % 2) s = s "|HANDOFF"
 	if (int(w / 4) % 2) s = s "|PICKUP"
+	if (int(w / 8) % 2) s = s "|AWAKE"
 	return s
 }
 
