@@ -37,10 +37,19 @@ static struct kmutex lock;
 static __thread int is_w;
 static uintptr_t w_self;          /* atomic */
 static int park_w;                /* atomic: park W at its next wakeup */
+static uintptr_t word_at_release; /* atomic: the owner word as main's last unlock left it */
 static sem_t w_parked, w_go;
 
 static void hook(enum kmutex_test_point point, struct kmutex *l)
 {
+	/*
+	 * Under wait_lock, before the futex wake: W cannot have run yet, so this is what the
+	 * unlock did.  Read after kmutex_unlock() returns, the word may already be W's own
+	 * (it woke, picked up or took the lock, and unlocked: 0), which made "owed" and
+	 * "young" fail on a quiet machine where W runs at once on the other CPU.
+	 */
+	if (l == &lock && !is_w && point == KMUTEX_TP_UNLOCK_RELEASED)
+		__atomic_store_n(&word_at_release, kmutex_test_owner_word(l), __ATOMIC_RELAXED);
 	if (l == &lock && is_w && point == KMUTEX_TP_WAITER_WOKEN &&
 	    __atomic_exchange_n(&park_w, 0, __ATOMIC_ACQ_REL)) {
 		sem_post(&w_parked);
@@ -76,10 +85,16 @@ static pthread_t start_waiter(int park)
 	return w;
 }
 
+/*
+ * The owner word as the unlock left it.  An unlock that releases without wait_lock (AWAKE
+ * set) passes no test point: then W, parked or asleep, has not touched the word since.
+ */
 static uintptr_t unlock_and_look(void)
 {
+	__atomic_store_n(&word_at_release, UINTPTR_MAX, __ATOMIC_RELAXED);
 	kmutex_unlock(&lock);
-	return kmutex_test_owner_word(&lock);
+	uintptr_t word = __atomic_load_n(&word_at_release, __ATOMIC_RELAXED);
+	return word != UINTPTR_MAX ? word : kmutex_test_owner_word(&lock);
 }
 
 int main(int argc, char **argv)
