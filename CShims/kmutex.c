@@ -942,10 +942,13 @@ static void check_unlock(const struct kmutex *lock, uintptr_t owner, const struc
 
 /*
  * M:release.  Release without wait_lock when nobody needs waking: with no flag set, as the
- * fast path would (we get here when that failed: misuse, a debug build, or waiters), or with
- * waiters whose head is AWAKE and has not asked for a handoff, keeping the flags.  false: the
- * caller takes wait_lock.
+ * fast path would, or with waiters whose head is AWAKE and has not asked for a handoff,
+ * keeping the flags, as the inline fast path also does (kmutex__release_fast in kmutex.h).
+ * We get here when that failed: misuse, a debug build, the word changed under the fast path,
+ * or waiters to wake.  false: the caller takes wait_lock.
  */
+_Static_assert(KMUTEX__OWNER_AWAKE_HEAD == (KMX_FLAG_WAITERS | KMX_FLAG_AWAKE),
+	       "kmutex.h's inline release must keep exactly WAITERS|AWAKE");
 static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task *self)
 {
 	/* RELAXED: we own the word's task part; the cmpxchg checks the flags. */

@@ -10,7 +10,7 @@
 
 #include "task.h"
 
-#define KMX_FLAG_WAITERS 0x01ul /* wait list non-empty: unlock must take the slow path */
+#define KMX_FLAG_WAITERS 0x01ul /* wait list non-empty: unlock wakes the head unless AWAKE */
 #define KMX_FLAG_HANDOFF 0x02ul /* the head waiter asked: unlock hands over, never releases */
 #define KMX_FLAG_PICKUP  0x04ul /* handed over: the named owner has not picked it up yet */
 #define KMX_FLAG_AWAKE   0x08ul /* the head waiter is awake and will try again: release alone */

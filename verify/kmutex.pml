@@ -623,7 +623,12 @@ inline wake_marked()
 }
 
 #ifndef MAINLINE_UNLOCK
-/* kmutex__unlock_slow() M:unlock_slowpath, after the fast path (kmutex__release_fast). */
+/*
+ * kmutex__unlock_slow() M:unlock_slowpath, after the fast path (kmutex__release_fast).  The C
+ * fast path also releases a word that reads self|WAITERS|AWAKE, from a load and a cmpxchg:
+ * here that is the fast step failing (it changes nothing) and the release loop's first
+ * iteration succeeding.
+ */
 inline unlock()
 {
 	atomic {                                      /* fast path: cmpxchg self -> 0, RELEASE */
