@@ -239,7 +239,8 @@ static __attribute__((unused)) bool waited_long_enough(const struct kmutex_waite
  * milliseconds for a CPU, and the unlocks in between were 80-90% of all unlocks, each paying
  * wait_lock's two RMWs and a look at the head's line.  So the unlock that wakes the head
  * releases with AWAKE set, and an unlock that finds AWAKE (and no HANDOFF) releases in one
- * cmpxchg, keeping the flags, without wait_lock.  Why nothing is lost:
+ * cmpxchg, keeping the flags, without wait_lock (inline, in kmutex.h's kmutex__release_fast;
+ * release_if_no_waiters() here when that missed).  Why nothing is lost:
  *  - AWAKE is set only under wait_lock, by the unlock that has just marked the head's wakeup,
  *    so the head will try the lock again before it sleeps;
  *  - the head, before it sleeps or gives up, tries the lock under wait_lock with
