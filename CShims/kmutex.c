@@ -2,12 +2,13 @@
  * kmutex: the kernel mutex protocol (kernel/locking/mutex.c as of v4.11 and later), in user
  * space, on futexes.
  *
- * A kmutex is one owner word (the owning thread's descriptor plus three flags, see owner.h),
+ * A kmutex is one owner word (the owning thread's descriptor plus four flags, see owner.h),
  * a FIFO list of sleeping waiters guarded by a small internal wait_lock, and an optimistic
  * spin queue (OSQ).  A thread trying to take it goes through up to three stages:
  *
- *  1. Fast path: one cmpxchg 0 -> self (inline in kmutex.h).  Unlock is cmpxchg self -> 0.
- *     Any flag in the word sends both to the slow paths below.
+ *  1. Fast path: one cmpxchg 0 -> self (inline in kmutex.h).  Unlock is cmpxchg self -> 0,
+ *     or self|WAITERS|AWAKE -> WAITERS|AWAKE (an awake head: nobody to wake).  Any other flag
+ *     in the word sends both to the slow paths below.
  *
  *  2. Optimistic spinning.  If the lock is held, the thread queues on the OSQ; the OSQ's head
  *     alone polls the owner word, for as long as it names the same owner, and takes the lock
