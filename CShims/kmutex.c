@@ -65,6 +65,9 @@
 #include "wait_list.h"
 #include "wait_lock.h"
 
+_Static_assert(KMUTEX__OWNER_AWAKE_HEAD == (KMX_FLAG_WAITERS | KMX_FLAG_AWAKE),
+	       "kmutex.h's inline release must keep exactly WAITERS|AWAKE");
+
 /* ---- misuse checks --------------------------------------------------------------------- */
 
 /*
@@ -949,8 +952,6 @@ static void check_unlock(const struct kmutex *lock, uintptr_t owner, const struc
  * We get here when that failed: misuse, a debug build, the word changed under the fast path,
  * or waiters to wake.  false: the caller takes wait_lock.
  */
-_Static_assert(KMUTEX__OWNER_AWAKE_HEAD == (KMX_FLAG_WAITERS | KMX_FLAG_AWAKE),
-	       "kmutex.h's inline release must keep exactly WAITERS|AWAKE");
 static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task *self)
 {
 	/* RELAXED: we own the word's task part; the cmpxchg checks the flags. */

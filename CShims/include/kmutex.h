@@ -163,9 +163,9 @@ static inline struct kmutex_task *kmutex__self(void)
 }
 
 /*
- * Fast paths: one cmpxchg each, as mainline's __mutex_trylock_fast/__mutex_unlock_fast.
- * Any flag bit in the owner word makes the lock fail and take the slow path; the unlock also
- * releases inline when the word says WAITERS|AWAKE (see kmutex__release_fast).
+ * Fast paths: one cmpxchg each, as mainline's __mutex_trylock_fast/__mutex_unlock_fast (the
+ * unlock's after a load).  Any flag bit in the owner word makes the lock take the slow
+ * path; the unlock also releases inline when the word says WAITERS|AWAKE.
  */
 /* M:fast_lock (verify/kmutex.pml lock()) */
 static inline int kmutex__acquire_fast(struct kmutex *lock)
@@ -196,12 +196,12 @@ static inline int kmutex__release_fast(struct kmutex *lock)
 	uintptr_t self = (uintptr_t)kmutex__self();
 	/* RELAXED: only a guess at the expected value; the cmpxchg checks it. */
 	uintptr_t owner = __atomic_load_n(&lock->owner, __ATOMIC_RELAXED);
-	uintptr_t keep = owner == (self | KMUTEX__OWNER_AWAKE_HEAD) ? KMUTEX__OWNER_AWAKE_HEAD : 0;
+	uintptr_t flags = owner ^ self; /* the flags, if we own it */
 
-	if (owner != (self | keep))
+	if (flags != 0 && flags != KMUTEX__OWNER_AWAKE_HEAD)
 		return 0;
 	/* RELEASE publishes the critical section to the next owner's ACQUIRE cmpxchg. */
-	return __atomic_compare_exchange_n(&lock->owner, &owner, keep, 0,
+	return __atomic_compare_exchange_n(&lock->owner, &owner, flags, 0,
 					   __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 

@@ -37,7 +37,7 @@ static struct kmutex lock;
 static __thread int is_w;
 static uintptr_t w_self;          /* atomic */
 static int park_w;                /* atomic: park W at its next wakeup */
-static uintptr_t word_at_release; /* atomic: the owner word as main's last unlock left it */
+static uintptr_t word_at_release; /* main's only: the owner word as its last unlock left it */
 static sem_t w_parked, w_go;
 
 static void hook(enum kmutex_test_point point, struct kmutex *l)
@@ -49,7 +49,7 @@ static void hook(enum kmutex_test_point point, struct kmutex *l)
 	 * "young" fail on a quiet machine where W runs at once on the other CPU.
 	 */
 	if (l == &lock && !is_w && point == KMUTEX_TP_UNLOCK_RELEASED)
-		__atomic_store_n(&word_at_release, kmutex_test_owner_word(l), __ATOMIC_RELAXED);
+		word_at_release = kmutex_test_owner_word(l);
 	if (l == &lock && is_w && point == KMUTEX_TP_WAITER_WOKEN &&
 	    __atomic_exchange_n(&park_w, 0, __ATOMIC_ACQ_REL)) {
 		sem_post(&w_parked);
@@ -91,10 +91,9 @@ static pthread_t start_waiter(int park)
  */
 static uintptr_t unlock_and_look(void)
 {
-	__atomic_store_n(&word_at_release, UINTPTR_MAX, __ATOMIC_RELAXED);
+	word_at_release = UINTPTR_MAX;
 	kmutex_unlock(&lock);
-	uintptr_t word = __atomic_load_n(&word_at_release, __ATOMIC_RELAXED);
-	return word != UINTPTR_MAX ? word : kmutex_test_owner_word(&lock);
+	return word_at_release != UINTPTR_MAX ? word_at_release : kmutex_test_owner_word(&lock);
 }
 
 int main(int argc, char **argv)
