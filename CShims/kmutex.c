@@ -15,6 +15,10 @@
  *     the moment it is released.  The kernel spins while the owner is running on a CPU
  *     (owner_on_cpu()); user space cannot see that, so the spin is bounded by a budget that
  *     adapts to how long spinning has recently taken to succeed on this mutex (spin_budget()).
+ *     A spin that fails where spinning usually works is most likely a preempted owner or
+ *     spinner, and a sleep would leave this CPU idle until the scheduler's next balance, so
+ *     the thread first yields its CPU and tries again, for about one wakeup latency
+ *     (yield_and_spin()).
  *
  *  3. Sleeping.  The thread queues a waiter node at the tail of the wait list, sets WAITERS,
  *     and sleeps on its own futex word.  Unlock releases the lock (under wait_lock, see
@@ -487,28 +491,45 @@ int kmutex__trylock_slow(struct kmutex *lock)
  * that for slack, and never more than SPIN_MAX: on a machine with more threads than CPUs the
  * owner may be preempted, and then every round spent spinning is lost.  A spin that fails
  * shrinks the average, so a mutex held across sleeps soon stops being spun on.
+ *
+ * The 16-bit spin_estimate word holds that average in its low 10 bits (it stays below
+ * SPIN_MAX) and, in its high 6, a score of recent failures that yield_and_spin() reads: each
+ * failed spin adds SPIN_MISS_STEP, each success takes one off.  Both are hints, updated by one
+ * relaxed load and store: a lost update changes one decision.
  */
 #define SPIN_MIN 64u   /* ~3 us: a pause costs ~45 ns on the 2-core EPYC VM we measure on */
 #define SPIN_MAX 1024u /* ~46 us: several sleep/wake round trips; spinning longer never pays */
 
+#define SPIN_AVG_MASK   0x03ffu
+#define SPIN_MISS_SHIFT 10
+#define SPIN_MISS_MAX   63u
+#define SPIN_MISS_STEP  8u
+
+static uint32_t spin_average(uint16_t word) { return word & SPIN_AVG_MASK; }
+static uint32_t spin_misses(uint16_t word) { return (uint32_t)word >> SPIN_MISS_SHIFT; }
+
 static uint32_t spin_budget(const struct kmutex *lock)
 {
 	/* RELAXED: spin_estimate is a hint; a lost update only changes one budget. */
-	uint32_t budget = 2u * kmx_load(&lock->spin_estimate, KMX_RELAXED) + SPIN_MIN;
+	uint32_t budget = 2u * spin_average(kmx_load(&lock->spin_estimate, KMX_RELAXED)) + SPIN_MIN;
 
 	return budget < SPIN_MAX ? budget : SPIN_MAX;
 }
 
 static void spin_feedback(struct kmutex *lock, bool acquired, uint32_t rounds)
 {
-	uint32_t estimate = kmx_load(&lock->spin_estimate, KMX_RELAXED);
+	uint16_t word = kmx_load(&lock->spin_estimate, KMX_RELAXED);
+	uint32_t average = spin_average(word), misses = spin_misses(word);
 
-	/* rounds <= SPIN_MAX, so the average stays below SPIN_MAX and fits in 16 bits. */
-	if (acquired)
-		estimate = estimate + rounds / 8 - estimate / 8;
-	else
-		estimate -= estimate / 4;
-	kmx_store(&lock->spin_estimate, (uint16_t)estimate, KMX_RELAXED);
+	/* rounds <= SPIN_MAX, so the average stays below SPIN_MAX and fits in its 10 bits. */
+	if (acquired) {
+		average = average + rounds / 8 - average / 8;
+		misses -= misses > 0;
+	} else {
+		average -= average / 4;
+		misses = misses + SPIN_MISS_STEP < SPIN_MISS_MAX ? misses + SPIN_MISS_STEP : SPIN_MISS_MAX;
+	}
+	kmx_store(&lock->spin_estimate, (uint16_t)(misses << SPIN_MISS_SHIFT | average), KMX_RELAXED);
 }
 
 /*
@@ -625,6 +646,53 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 		kmx_osq_unlock(&lock->osq_tail, &self->osq);
 	spin_feedback(lock, acquired, initial - budget);
 	return acquired;
+}
+
+/*
+ * M:yield_and_spin.  A contender whose spin failed (budget spent, OSQ full, or a lock waiting
+ * for its pickup) gives its CPU to whatever else is runnable there and tries again, for up to
+ * YIELD_WINDOW_NS, before it queues to sleep.  Again a stand-in for what the kernel sees and we
+ * do not: with more threads than CPUs, a spin fails mostly because the owner, or the spinner
+ * ahead in the OSQ, has been preempted, and sleeping then leaves this CPU idle: the scheduler
+ * keeps the preempted thread, and the waiter an unlock wakes, queued on the busy CPU, and
+ * moves them to the idle one only at its next balance, up to a tick later (4 ms here).
+ * perf sched of 32 threads with a 100 ns critical section on 2 CPUs: 12.7% of the CPU time
+ * idle, 95% of it in gaps over 1 ms (docs/perf-analysis.md, section 7).  sched_yield() runs a
+ * preempted owner that shares our CPU at once, and returns at once when nothing else is
+ * runnable here, when our CPU is better spent polling than idle.
+ *
+ * Only where spinning works (spinning_works(): recent spins on this mutex mostly succeeded, so
+ * its critical sections are short and a failure is most likely a preemption).  Where it does
+ * not, as with a 10 us critical section on 2 CPUs, yielders only take CPU time from the owner:
+ * without the gate that cell lost a quarter of its throughput and doubled its CPU time per
+ * acquisition.  The gate is read once, on entry: a thread in its window goes on even as its
+ * own failed spins (a preemption lasts until the next tick) close it for the threads behind.
+ * The window is about one futex wakeup latency (39 us median here), the least a sleep costs;
+ * 200 us measured no better.  Each pass ends in a trylock, or a spin that does.
+ */
+#define YIELD_WINDOW_NS 50000ull
+#define YIELD_MISS_LIMIT (2u * SPIN_MISS_STEP) /* two failed spins, less one success a miss */
+
+static bool spinning_works(const struct kmutex *lock)
+{
+	/* RELAXED: a hint (spin_feedback()). */
+	return spin_misses(kmx_load(&lock->spin_estimate, KMX_RELAXED)) < YIELD_MISS_LIMIT;
+}
+
+static bool yield_and_spin(struct kmutex *lock, struct kmutex_task *self)
+{
+	uint64_t window_end;
+
+	if ((lock->options & KMUTEX__OPT_NO_SPIN) || !spinning_works(lock))
+		return false;
+	window_end = monotonic_ns() + YIELD_WINDOW_NS;
+	do {
+		KMX_TEST_POINT(KMUTEX_TP_YIELD, lock);
+		sched_yield();
+		if (!trylock_common(lock, self, TRY_PLAIN) || optimistic_spin(lock, self, NULL))
+			return true;
+	} while (monotonic_ns() < window_end);
+	return false;
 }
 
 /* ---- the sleeping slow path ------------------------------------------------------------ */
@@ -818,7 +886,7 @@ static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadl
 	if ((mode & KMUTEX__TIMED) &&
 	    (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L))
 		return lock_call_done(lock, &contention, -EINVAL);
-	if (optimistic_spin(lock, self, NULL))
+	if (optimistic_spin(lock, self, NULL) || yield_and_spin(lock, self))
 		return lock_call_done(lock, &contention, 0);
 
 	lock_wait_list(lock);

@@ -24,6 +24,8 @@ enum kmutex_test_point {
 	KMUTEX_TP_OSQ_JOIN,
 	/* A spinner is about to poll the owner word once more: the same owner, no PICKUP. */
 	KMUTEX_TP_SPIN_ON_OWNER,
+	/* A contender whose spin failed is about to yield its CPU and try again. */
+	KMUTEX_TP_YIELD,
 };
 
 #ifdef KMUTEX_TEST_HOOKS

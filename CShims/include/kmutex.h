@@ -54,7 +54,7 @@ struct kmutex {
 	uintptr_t owner;                    /* owning task | WAITERS, HANDOFF, PICKUP, AWAKE; atomic */
 	struct kmutex_waiter *wait_list;    /* FIFO head (circular), written under wait_lock */
 	uint16_t options;                   /* KMUTEX__OPT_*, and a layered API's type tag */
-	uint16_t spin_estimate;             /* adaptive spin budget (a hint); relaxed atomics */
+	uint16_t spin_estimate;             /* spin average and misses (hints); relaxed atomics */
 	uint32_t wait_lock;                 /* futex word of the internal lock guarding the list */
 	uint32_t osq_tail;                  /* last spinner queued, as its task's id + 1; atomic */
 	uint32_t depth;                     /* for a layered API (pthread recursion); core ignores */

@@ -1,28 +1,38 @@
 /*
- * When a contender must not spin (kmutex.c, optimistic_spin()):
+ * When a contender must not spin, and when it yields its CPU before it sleeps (kmutex.c,
+ * optimistic_spin() and yield_and_spin()):
  *  - on a lock handed to a waiter that has not run yet (handoff_pending(), the part of the
  *    kernel's owner_on_cpu() that user space can see): the lock stays unused until the
  *    scheduler runs that waiter, and spinning on it burns the budget (and, on a loaded
- *    machine, the CPU the waiter needs) for nothing;
+ *    machine, the CPU the waiter needs) for nothing; yielding gives the waiter that CPU;
  *  - in an OSQ that already has a spinner for every CPU but the owner's (kmx_osq_full()),
  *    the bound the kernel's per-CPU nodes give its queue.  The test runs on one CPU, where
- *    that is one spinner.
+ *    that is one spinner;
+ *  - a spin whose budget runs out (an owner that looks preempted) is followed by a yield and
+ *    another try before the sleep, while spinning works on the mutex (spinning_works()), and
+ *    not once recent spins have mostly failed.
  *
- * Threads: main, a waiter W, a first spinner S1, and the contender S.  The pause points report
- * whether S joined the OSQ (KMUTEX_TP_OSQ_JOIN) and which came first, a poll of the owner
- * word (KMUTEX_TP_SPIN_ON_OWNER) or the sleep (KMUTEX_TP_WAITER_SLEEP).
+ * Threads: main, a waiter W, a first spinner S1, and the contender S.  The pause points record
+ * S's steps in order until it sleeps: whether it joined the OSQ (KMUTEX_TP_OSQ_JOIN), polled
+ * the owner word (KMUTEX_TP_SPIN_ON_OWNER), yielded (KMUTEX_TP_YIELD), slept
+ * (KMUTEX_TP_WAITER_SLEEP).
  *   running owner: main holds the lock (blocked in sem_wait, which looks running): S joins
  *                  the OSQ and spins; this also proves that the pause points are reached.
  *   handed over:   W sleeps on the list; a signal wakes it (a spurious wakeup for a plain
  *                  lock), it fails as the head and sets HANDOFF, and sleeps again; main
  *                  unlocks, handing the lock to W with PICKUP; W is held right after its
  *                  futex sleep (KMUTEX_TP_WAITER_WOKEN), as if the scheduler had not run it
- *                  yet.  S must go to sleep without joining the OSQ or spinning.
- *   full OSQ:      S1 is held at the head of the OSQ, spinning on main; S must go to sleep
- *                  without joining the OSQ.
+ *                  yet.  S must yield, then sleep, without joining the OSQ or spinning.
+ *   full OSQ:      S1 is held at the head of the OSQ, spinning on main; S must yield, then
+ *                  sleep, without joining the OSQ.
+ *   preempted owner: main holds the lock and never lets go until S sleeps: S spins out its
+ *                  budget, yields, tries again, and sleeps.
+ *   hopeless spin: the same again on the same mutex, whose failed spins have now closed the
+ *                  yield window: S spins, then sleeps without yielding.
  * Deterministic: each step waits for a state (a semaphore, W inside the futex syscall),
- * never for an amount of time.  With handoff_pending() or kmx_osq_full() taken out, its case
- * fails.
+ * never for an amount of time (S's yield window ends by time, but nothing S waits for can
+ * happen before it sleeps).  With handoff_pending(), kmx_osq_full(), yield_and_spin() or its
+ * spinning_works() gate taken out, its case fails.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -39,30 +49,41 @@
 #include "in_futex.h"
 #include "test_hooks.h"
 
-enum s_step { S_NONE, S_SPUN, S_SLEPT };
+/* S's steps, in the order first seen; 'j' joined the OSQ, 's' spun, 'y' yielded, 'z' slept. */
+#define MAX_STEPS 4
 enum role { ROLE_OTHER, ROLE_W, ROLE_S1, ROLE_S };
 
 static struct kmutex lock;
 static __thread enum role role;   /* set by each thread itself, for the hook */
-static int s_step = S_NONE;       /* S's first step, spin or sleep; atomic */
-static int s_joined;              /* S joined the OSQ before that step; atomic */
+static char s_steps[MAX_STEPS + 1];         /* S's own until it posts s_slept */
+static char s_decided_steps[MAX_STEPS + 1]; /* S's own until it posts s_decided */
+static int s_nsteps;
 static long w_tid;                /* atomic */
 static int w_wakes;               /* W's own */
 static int s1_spins;              /* S1's own */
-static sem_t s_decided, w_asleep, w_handed, w_go, s1_spinning, s1_go;
+static sem_t s_decided, s_slept, w_asleep, w_handed, w_go, s1_spinning, s1_go;
 
 static void s_hook(enum kmutex_test_point point)
 {
-	int none = S_NONE, step;
+	char step;
 
-	if (point == KMUTEX_TP_OSQ_JOIN && __atomic_load_n(&s_step, __ATOMIC_RELAXED) == S_NONE)
-		__atomic_store_n(&s_joined, 1, __ATOMIC_RELAXED);
-	if (point != KMUTEX_TP_SPIN_ON_OWNER && point != KMUTEX_TP_WAITER_SLEEP)
-		return;
-	step = point == KMUTEX_TP_SPIN_ON_OWNER ? S_SPUN : S_SLEPT;
-	/* RELAXED: the semaphore orders it; the cmpxchg only keeps the first step. */
-	if (__atomic_compare_exchange_n(&s_step, &none, step, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+	switch (point) {
+	case KMUTEX_TP_OSQ_JOIN: step = 'j'; break;
+	case KMUTEX_TP_SPIN_ON_OWNER: step = 's'; break;
+	case KMUTEX_TP_YIELD: step = 'y'; break;
+	case KMUTEX_TP_WAITER_SLEEP: step = 'z'; break;
+	default: return;
+	}
+	if (strchr(s_steps, step) || strchr(s_steps, 'z'))
+		return; /* only first appearances, up to the sleep */
+	s_steps[s_nsteps++] = step;
+	if (step != 'j' && !s_decided_steps[0]) {
+		/* the first step that is not the join: what S chose while main still held on */
+		memcpy(s_decided_steps, s_steps, sizeof(s_steps));
 		sem_post(&s_decided);
+	}
+	if (step == 'z')
+		sem_post(&s_slept);
 }
 
 static void hook(enum kmutex_test_point point, struct kmutex *l)
@@ -118,31 +139,31 @@ static pthread_t start_locker(enum role r)
 	return t;
 }
 
+static void reset_steps(void)
+{
+	memset(s_steps, 0, sizeof(s_steps));
+	memset(s_decided_steps, 0, sizeof(s_decided_steps));
+	s_nsteps = 0;
+}
+
 static void reset_case(void)
 {
-	__atomic_store_n(&s_step, S_NONE, __ATOMIC_RELAXED);
-	__atomic_store_n(&s_joined, 0, __ATOMIC_RELAXED);
+	reset_steps();
 	kmutex_init(&lock);
 }
 
-static const char *step_name(int step, int joined)
+/*
+ * S's steps (first appearances, in order) against want, as in "jsyz": join, spin, yield,
+ * sleep.  steps is s_steps or s_decided_steps, read after the semaphore that publishes it.
+ */
+static int check_steps(const char *name, const char *steps, const char *want)
 {
-	if (step == S_SPUN)
-		return joined ? "join the OSQ and spin" : "spin";
-	return joined ? "join the OSQ, then sleep" : "sleep";
-}
-
-static int check_step(const char *name, enum s_step want, int want_joined)
-{
-	int got = __atomic_load_n(&s_step, __ATOMIC_RELAXED);
-	int joined = __atomic_load_n(&s_joined, __ATOMIC_RELAXED);
-
-	if (got != (int)want || joined != want_joined) {
-		fprintf(stderr, "FAIL %s: S chose to %s, expected to %s\n", name,
-			step_name(got, joined), step_name(want, want_joined));
+	if (strcmp(steps, want) != 0) {
+		fprintf(stderr, "FAIL %s: S's steps were \"%s\", expected \"%s\" "
+			"(j: join the OSQ, s: spin, y: yield, z: sleep)\n", name, steps, want);
 		return 1;
 	}
-	printf("%s: S chose to %s\n", name, step_name(got, joined));
+	printf("%s: S's steps \"%s\" (j: join the OSQ, s: spin, y: yield, z: sleep)\n", name, steps);
 	return 0;
 }
 
@@ -157,7 +178,9 @@ static int running_owner(void)
 	kmutex_unlock(&lock);
 	pthread_join(s, NULL);
 	kmutex_destroy(&lock);
-	return check_step("running owner", S_SPUN, 1);
+	/* Only the steps before main let go: on one CPU, S may spin out its budget and yield
+	 * before main runs again to unlock. */
+	return check_steps("running owner", s_decided_steps, "js");
 }
 
 static int handed_over(void)
@@ -185,13 +208,16 @@ static int handed_over(void)
 			(unsigned long)word);
 		failed++;
 	}
+	/* W's own spins failed (main held the lock throughout) and closed the yield window; S
+	 * comes to a lock whose spins have been succeeding, as on a busy short-held mutex. */
+	lock.spin_estimate = 0;
 	s = start_locker(ROLE_S);
-	sem_wait(&s_decided);
+	sem_wait(&s_slept);
 	sem_post(&w_go);
 	pthread_join(w, NULL);
 	pthread_join(s, NULL);
 	kmutex_destroy(&lock);
-	return failed + check_step("handed over", S_SLEPT, 0);
+	return failed + check_steps("handed over", s_steps, "yz");
 }
 
 static int full_osq(void)
@@ -203,13 +229,39 @@ static int full_osq(void)
 	s1 = start_locker(ROLE_S1);
 	sem_wait(&s1_spinning);     /* S1 is the OSQ's head, and its only node */
 	s = start_locker(ROLE_S);
-	sem_wait(&s_decided);
+	sem_wait(&s_slept);
 	sem_post(&s1_go);
 	kmutex_unlock(&lock);
 	pthread_join(s1, NULL);
 	pthread_join(s, NULL);
 	kmutex_destroy(&lock);
-	return check_step("full OSQ", S_SLEPT, 0);
+	return check_steps("full OSQ", s_steps, "yz");
+}
+
+/* S spins out its budget on a lock main holds until S sleeps; steps as want. */
+static int held_until_s_sleeps(const char *name, const char *want)
+{
+	pthread_t s;
+
+	reset_steps();
+	kmutex_lock(&lock);
+	s = start_locker(ROLE_S);
+	sem_wait(&s_slept);
+	kmutex_unlock(&lock);
+	pthread_join(s, NULL);
+	return check_steps(name, s_steps, want);
+}
+
+static int preempted_owner(void)
+{
+	int failed;
+
+	reset_case();
+	failed = held_until_s_sleeps("preempted owner", "jsyz");
+	/* The same mutex: its spins have failed twice, and nothing has succeeded since. */
+	failed += held_until_s_sleeps("hopeless spin", "jsz");
+	kmutex_destroy(&lock);
+	return failed;
 }
 
 /* One CPU: the OSQ's bound is then one spinner, whatever machine the test runs on. */
@@ -240,6 +292,7 @@ int main(void)
 	sa.sa_handler = on_usr1; /* no SA_RESTART: the futex sleep returns EINTR */
 	sigaction(SIGUSR1, &sa, NULL);
 	sem_init(&s_decided, 0, 0);
+	sem_init(&s_slept, 0, 0);
 	sem_init(&w_asleep, 0, 0);
 	sem_init(&w_handed, 0, 0);
 	sem_init(&w_go, 0, 0);
@@ -249,6 +302,7 @@ int main(void)
 	failed += running_owner() != 0;
 	failed += handed_over() != 0;
 	failed += full_osq() != 0;
-	printf("%d passed, %d failed\n", 3 - failed, failed);
+	failed += preempted_owner();
+	printf("%d passed, %d failed\n", 5 - failed, failed);
 	return failed != 0;
 }
