@@ -13,7 +13,7 @@ verify: verify/kmutex.pml verify/kcond.pml verify/check.sh verify/trail.awk veri
 	@$(VERIFY_CHECK) 3t-spin2 pass safety -DSPIN=2
 	@PANFLAGS=-DCOLLAPSE MEMLIM=3000 $(VERIFY_CHECK) 3t-timed pass safety -DM3=TIMED -DS1=1 -DR1=1
 	@PANFLAGS=-DCOLLAPSE MEMLIM=3000 $(VERIFY_CHECK) 3t-live pass live
-	@PANFLAGS=-DCOLLAPSE MEMLIM=3000 $(VERIFY_CHECK) 3t-handler pass safety -DM1=INTR -DS1=2
+	@PANFLAGS=-DCOLLAPSE MEMLIM=3000 $(VERIFY_CHECK) 3t-handler pass safety -DM1=INTR -DS1=2 -DYIELDER=0
 	@$(VERIFY_CHECK) 3t-mainline-unlock pass safety -DMAINLINE_UNLOCK
 	@$(VERIFY_CHECK) 3t-time0 pass safety -DHANDOFF_TIME0
 	@PANFLAGS=-DCOLLAPSE PANRUN=-w26 MEMLIM=3000 $(VERIFY_CHECK) 4t pass safety -DNT=4 -DR1=1 -DSPIN=0 -DM2=PLAIN -DS2=0 -DS3=0

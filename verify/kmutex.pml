@@ -347,7 +347,9 @@ inline optimistic_spin()
  * is abstracted away): one more attempt stands for them, as SPIN=2 (3t-spin2) stands for a
  * longer spin.  Thread YIELDER alone makes it (default 1; 0: none): the attempt is the same
  * kind of step for every thread, and allowing it in all three cost 30% more states and time
- * for no interleaving of a new kind.  r := 0 if acquired.
+ * for no interleaving of a new kind.  (make verify's 3t-handler run, whose subject is signals in
+ * the wait loop, sets YIELDER=0: the yield comes before the enqueue, and the other 3t runs
+ * cover it.)  r := 0 if acquired.
  */
 #ifndef YIELDER
 #define YIELDER 1
