@@ -668,10 +668,12 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
  * acquisition.  The gate is read once, on entry: a thread in its window goes on even as its
  * own failed spins (a preemption lasts until the next tick) close it for the threads behind.
  * The window is about one futex wakeup latency (39 us median here), the least a sleep costs;
- * 200 us measured no better.  Each pass ends in a trylock, or a spin that does.
+ * 200 us measured no better; a timed lock's deadline ends it sooner.  Each pass starts with a
+ * trylock, so a lock released while we yielded is taken even when optimistic_spin() would not
+ * look at it (OSQ full, PICKUP pending).
  */
 #define YIELD_WINDOW_NS 50000ull
-#define YIELD_MISS_LIMIT (2u * SPIN_MISS_STEP) /* two failed spins, less one success a miss */
+#define YIELD_MISS_LIMIT (2u * SPIN_MISS_STEP) /* two failed spins not yet repaid by successes */
 
 static bool spinning_works(const struct kmutex *lock)
 {
@@ -679,7 +681,8 @@ static bool spinning_works(const struct kmutex *lock)
 	return spin_misses(kmx_load(&lock->spin_estimate, KMX_RELAXED)) < YIELD_MISS_LIMIT;
 }
 
-static bool yield_and_spin(struct kmutex *lock, struct kmutex_task *self)
+static bool yield_and_spin(struct kmutex *lock, struct kmutex_task *self, int mode,
+			   const struct timespec *deadline)
 {
 	uint64_t window_end;
 
@@ -691,7 +694,8 @@ static bool yield_and_spin(struct kmutex *lock, struct kmutex_task *self)
 		sched_yield();
 		if (!trylock_common(lock, self, TRY_PLAIN) || optimistic_spin(lock, self, NULL))
 			return true;
-	} while (monotonic_ns() < window_end);
+	} while (monotonic_ns() < window_end &&
+		 !((mode & KMUTEX__TIMED) && kmx_deadline_passed(deadline, mode)));
 	return false;
 }
 
@@ -886,7 +890,7 @@ static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadl
 	if ((mode & KMUTEX__TIMED) &&
 	    (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L))
 		return lock_call_done(lock, &contention, -EINVAL);
-	if (optimistic_spin(lock, self, NULL) || yield_and_spin(lock, self))
+	if (optimistic_spin(lock, self, NULL) || yield_and_spin(lock, self, mode, deadline))
 		return lock_call_done(lock, &contention, 0);
 
 	lock_wait_list(lock);

@@ -13,7 +13,7 @@ figure reported per cell is kmutex / peer in the *same* run, then the median ove
 Prints, per cell and variant: kmutex x each peer (median over runs [range]), the share of the
 two CPUs the benchmark used, CPU ns per acquisition, voluntary switches per 1000 acquisitions.
 """
-import argparse, csv, os, statistics, subprocess, sys, tempfile
+import argparse, csv, os, shutil, statistics, subprocess, sys, tempfile
 
 def parse_variant(spec, default_bin):
     if '=' in spec.split(':')[0]:
@@ -29,7 +29,9 @@ def run_once(binary, env, args, peers):
     cmd = [binary, 'throughput', '--locks', locks, '--no-swift', '--out', out] + args
     subprocess.run(cmd, env={**os.environ, **env}, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rows = list(csv.DictReader(open(os.path.join(out, 'throughput.csv'))))
+    with open(os.path.join(out, 'throughput.csv')) as f:
+        rows = list(csv.DictReader(f))
+    shutil.rmtree(out)
     cells = {}
     for r in rows:
         key = (int(r['threads']), int(r['cs_ns']))

@@ -57,7 +57,6 @@ static struct kmutex lock;
 static __thread enum role role;   /* set by each thread itself, for the hook */
 static char s_steps[MAX_STEPS + 1];         /* S's own until it posts s_slept */
 static char s_decided_steps[MAX_STEPS + 1]; /* S's own until it posts s_decided */
-static int s_nsteps;
 static long w_tid;                /* atomic */
 static int w_wakes;               /* W's own */
 static int s1_spins;              /* S1's own */
@@ -76,7 +75,7 @@ static void s_hook(enum kmutex_test_point point)
 	}
 	if (strchr(s_steps, step) || strchr(s_steps, 'z'))
 		return; /* only first appearances, up to the sleep */
-	s_steps[s_nsteps++] = step;
+	s_steps[strlen(s_steps)] = step;
 	if (step != 'j' && !s_decided_steps[0]) {
 		/* the first step that is not the join: what S chose while main still held on */
 		memcpy(s_decided_steps, s_steps, sizeof(s_steps));
@@ -143,7 +142,6 @@ static void reset_steps(void)
 {
 	memset(s_steps, 0, sizeof(s_steps));
 	memset(s_decided_steps, 0, sizeof(s_decided_steps));
-	s_nsteps = 0;
 }
 
 static void reset_case(void)
@@ -210,7 +208,7 @@ static int handed_over(void)
 	}
 	/* W's own spins failed (main held the lock throughout) and closed the yield window; S
 	 * comes to a lock whose spins have been succeeding, as on a busy short-held mutex. */
-	lock.spin_estimate = 0;
+	__atomic_store_n(&lock.spin_estimate, 0, __ATOMIC_RELAXED); /* W and S are not running */
 	s = start_locker(ROLE_S);
 	sem_wait(&s_slept);
 	sem_post(&w_go);
