@@ -16,12 +16,15 @@ define pt_run
 	@timeout -k 5 $(1) $(3) || { rc=$$?; [ $$rc -eq 124 ] && echo "TIMEOUT: $(2) ran longer than $(1) s" >&2; exit $$rc; }
 endef
 
-$(PTHREAD_DIR)/kmutex_pthread.o: pthread/kmutex_pthread.c $(KMUTEX_HDRS)
+# One file per object (pthread/dropin.h lists them); dropin.h is what they share.
+PTHREAD_SRCS := $(wildcard pthread/*.c)
+PTHREAD_OBJS := $(patsubst pthread/%.c,$(PTHREAD_DIR)/%.o,$(PTHREAD_SRCS))
+$(PTHREAD_DIR)/%.o: pthread/%.c pthread/dropin.h $(KMUTEX_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -O2 -fPIC -c $< -o $@
 
 # The core's PIC objects and the interposer; libc resolves glibc's aliases at load time.
-$(PTHREAD_SO): $(patsubst CShims/%.c,$(BUILD)/obj/%.o,$(KMUTEX_SRCS)) $(PTHREAD_DIR)/kmutex_pthread.o
+$(PTHREAD_SO): $(patsubst CShims/%.c,$(BUILD)/obj/%.o,$(KMUTEX_SRCS)) $(PTHREAD_OBJS)
 	$(CC) -shared -Wl,-soname,libkmutex-pthread.so -o $@ $^ -lpthread -ldl
 
 lib: $(PTHREAD_SO)

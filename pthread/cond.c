@@ -1,0 +1,210 @@
+/*
+ * pthread_cond_*: a kcond in place in the pthread_cond_t (see dropin.h for the layout).  A
+ * wait releases and retakes its mutex as the mutex's kind needs: a kmutex-backed one through
+ * kcond directly (a RECURSIVE one at its depth), a forwarded one (robust, PI, PP) through
+ * glibc's own lock and unlock (kcond's foreign mode).  A process-shared condvar is glibc's.
+ */
+#include <string.h>
+
+#include "dropin.h"
+
+_Static_assert(sizeof(struct kcond) <= 32 && sizeof(pthread_cond_t) >= 40,
+	       "a kcond must leave glibc's __wrefs (offset 36) untouched");
+
+static void foreign_lock(void *mutex)
+{
+	(void)glibc_mutex_lock(mutex); /* EOWNERDEAD of a robust mutex is not passed on */
+}
+
+static void foreign_unlock(void *mutex)
+{
+	(void)glibc_mutex_unlock(mutex);
+}
+
+int pt_cond_init(pthread_cond_t *cond, const pthread_condattr_t *attr)
+{
+	int pshared = PTHREAD_PROCESS_PRIVATE;
+	clockid_t clockid = CLOCK_REALTIME;
+
+	if (attr) {
+		(void)pthread_condattr_getpshared(attr, &pshared);
+		(void)pthread_condattr_getclock(attr, &clockid);
+	}
+	if (pshared != PTHREAD_PROCESS_PRIVATE)
+		return glibc_cond_init(cond, attr);
+	memset(cond, 0, sizeof(*cond)); /* bytes 32..47 too: cond_is_glibc() reads offset 36 */
+	kcond_init(as_kcond(cond));
+	as_kcond(cond)->attr = clockid == CLOCK_MONOTONIC ? KCOND_MONOTONIC : 0;
+	return 0;
+}
+
+int pt_cond_destroy(pthread_cond_t *cond)
+{
+	struct kcond *c = as_kcond(cond);
+
+	if (cond_is_glibc(cond))
+		return glibc_cond_destroy(cond);
+	fork_repair_cond(c);
+	/* RELAXED snapshot: a thread blocked on the condvar is on the list; POSIX allows EBUSY. */
+	if (kmx_load(&c->waiters, KMX_RELAXED))
+		return EBUSY;
+	kcond_destroy(c);
+	return 0;
+}
+
+int pt_cond_signal(pthread_cond_t *cond, bool all)
+{
+	if (cond_is_glibc(cond))
+		return glibc_cond_signal(cond, all);
+	fork_repair_cond(as_kcond(cond));
+	if (all)
+		kcond_broadcast(as_kcond(cond));
+	else
+		kcond_signal(as_kcond(cond));
+	return 0;
+}
+
+/* A cancelled RECURSIVE waiter: kcond's cleanup relocked the mutex; give back its levels. */
+struct depth_restore {
+	struct kmutex *lock;
+	uint32_t depth;
+};
+
+static void restore_depth(void *arg)
+{
+	struct depth_restore *saved = arg;
+
+	saved->lock->depth = saved->depth;
+}
+
+/* A RECURSIVE mutex is released fully for the wait (depth saved) and retaken at its depth. */
+static int wait_recursive(struct kcond *c, struct kmutex *lock, int mode, const struct timespec *abstime)
+{
+	const struct kcond_mutex km = { .kmutex = lock };
+	struct depth_restore saved = { lock, lock->depth };
+	int ret;
+
+	lock->depth = 0;
+	pthread_cleanup_push(restore_depth, &saved);
+	ret = kcond__wait(c, &km, mode, abstime);
+	pthread_cleanup_pop(1);
+	return ret;
+}
+
+/* A kmutex-backed mutex for a condvar wait: RECURSIVE at its depth, or any other. */
+static int wait_kmutex(struct kcond *c, struct kmutex *lock, bool recursive, int mode,
+		       const struct timespec *abstime)
+{
+	if (recursive)
+		return wait_recursive(c, lock, mode, abstime);
+	return kcond__wait(c, &(const struct kcond_mutex){ .kmutex = lock }, mode, abstime);
+}
+
+struct ld_relock {
+	struct kmutex *lock;
+	const void *ip;
+};
+
+/* The wait retook the mutex (returning, or cancelled: kcond relocks before cleanups run). */
+static void ld_relocked(void *arg)
+{
+	struct ld_relock *r = arg;
+
+	ld_acquire(r->lock, 0, r->ip);
+}
+
+/*
+ * With lockdep on, the held stack follows the mutex: off it while the thread sleeps (so the
+ * locks it takes meanwhile, none, or a signal handler's, are not "nested" in it), and back
+ * with the relock, a blocking acquisition checked against the locks still held below it.
+ */
+static int wait_tracked(struct kcond *c, struct kmutex *lock, bool recursive, int mode,
+			const struct timespec *abstime, const void *ip)
+{
+	struct ld_relock relock = { lock, ip };
+	int ret;
+
+	st_released(lock); /* the wait releases the mutex; the hold ends here */
+	if (kmx_likely(!kmx_lockdep_enabled())) {
+		ret = wait_kmutex(c, lock, recursive, mode, abstime);
+		st_acquired(lock, ip);
+		return ret;
+	}
+	kmx_lockdep_release(lock);
+	pthread_cleanup_push(ld_relocked, &relock);
+	ret = wait_kmutex(c, lock, recursive, mode, abstime);
+	pthread_cleanup_pop(1);
+	st_acquired(lock, ip);
+	return ret;
+}
+
+int pt_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int how, clockid_t clockid,
+		 const struct timespec *abstime, const void *ip)
+{
+	struct kcond *c = as_kcond(cond);
+	struct kmutex *lock = as_kmutex(mutex);
+	enum mutex_class class = classify(mutex_options(lock));
+	int mode = KCOND__CANCELLABLE;
+
+	if (cond_is_glibc(cond)) {
+		/* A process-shared condvar: glibc's, which must be used with a glibc mutex. */
+		if (class != MC_GLIBC)
+			return EINVAL; /* glibc's condvar would unlock a kmutex as if it were its own */
+		return glibc_cond_wait(cond, mutex, how, clockid, abstime);
+	}
+	if (how == 1)
+		clockid = (c->attr & KCOND_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME;
+	if (how) {
+		if (!valid_clock(clockid) || !valid_timespec(abstime))
+			return EINVAL;
+		mode |= KMUTEX__TIMED | (clockid == CLOCK_REALTIME ? KMUTEX__REALTIME : 0);
+	}
+	if (class == MC_DESTROYED || class == MC_INVALID)
+		return EINVAL;
+	if ((class == MC_ERRORCHECK || class == MC_RECURSIVE) && !kmx_owned_by_self(lock))
+		return EPERM;
+	fork_repair_cond(c);
+	if (class == MC_GLIBC) {
+		const struct kcond_mutex km = { .foreign = mutex, .foreign_lock = foreign_lock,
+						.foreign_unlock = foreign_unlock };
+
+		return -kcond__wait(c, &km, mode, abstime);
+	}
+	return -wait_tracked(c, lock, class == MC_RECURSIVE, mode, abstime, ip);
+}
+
+int pthread_cond_init(pthread_cond_t *cond, const pthread_condattr_t *attr)
+{
+	return pt_cond_init(cond, attr);
+}
+
+int pthread_cond_destroy(pthread_cond_t *cond)
+{
+	return pt_cond_destroy(cond);
+}
+
+int pthread_cond_signal(pthread_cond_t *cond)
+{
+	return pt_cond_signal(cond, false);
+}
+
+int pthread_cond_broadcast(pthread_cond_t *cond)
+{
+	return pt_cond_signal(cond, true);
+}
+
+int pthread_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex)
+{
+	return pt_cond_wait(cond, mutex, 0, CLOCK_REALTIME, NULL, CALLER);
+}
+
+int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex, const struct timespec *abstime)
+{
+	return pt_cond_wait(cond, mutex, 1, CLOCK_REALTIME, abstime, CALLER);
+}
+
+int pthread_cond_clockwait(pthread_cond_t *cond, pthread_mutex_t *mutex, clockid_t clockid,
+			   const struct timespec *abstime)
+{
+	return pt_cond_wait(cond, mutex, 2, clockid, abstime, CALLER);
+}

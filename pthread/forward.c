@@ -1,0 +1,123 @@
+/*
+ * Every call into glibc: the objects glibc keeps (process-shared, robust, priority-inheritance
+ * and priority-protect mutexes, process-shared condvars) are passed to glibc's own functions,
+ * and glibc's result is returned as it is.
+ *
+ * glibc's mutex calls are reached through the aliases glibc exports, without dlsym, so
+ * forwarding works before constructors run (a lock taken by dlsym, malloc or another
+ * library's constructor).  The rest have no alias and are looked up on first use.
+ */
+#include <dlfcn.h>
+
+#include "debug.h"
+#include "dropin.h"
+
+/*
+ * glibc's exported aliases: reachable without dlsym, so forwarding works before constructors.
+ * glibc 2.34 made them compat symbols (__pthread_mutex_lock@GLIBC_2.2.5, no default version),
+ * which a link cannot bind by name: .symver asks for that version explicitly.
+ */
+#define GLIBC_ALIAS(ret, local, name, params)                                   \
+	extern ret local params;                                                \
+	__asm__(".symver " #local "," #name "@GLIBC_2.2.5")
+GLIBC_ALIAS(int, alias_mutex_init, __pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *));
+GLIBC_ALIAS(int, alias_mutex_destroy, __pthread_mutex_destroy, (pthread_mutex_t *));
+GLIBC_ALIAS(int, alias_mutex_lock, __pthread_mutex_lock, (pthread_mutex_t *));
+GLIBC_ALIAS(int, alias_mutex_trylock, __pthread_mutex_trylock, (pthread_mutex_t *));
+GLIBC_ALIAS(int, alias_mutex_unlock, __pthread_mutex_unlock, (pthread_mutex_t *));
+
+int glibc_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr)
+{
+	return alias_mutex_init(mutex, attr);
+}
+
+int glibc_mutex_destroy(pthread_mutex_t *mutex)
+{
+	return alias_mutex_destroy(mutex);
+}
+
+int glibc_mutex_lock(pthread_mutex_t *mutex)
+{
+	return alias_mutex_lock(mutex);
+}
+
+int glibc_mutex_trylock(pthread_mutex_t *mutex)
+{
+	return alias_mutex_trylock(mutex);
+}
+
+int glibc_mutex_unlock(pthread_mutex_t *mutex)
+{
+	return alias_mutex_unlock(mutex);
+}
+
+/* ---- glibc's functions without an exported alias: looked up on first use --------------- */
+
+/*
+ * dlvsym, not dlsym: glibc keeps several versions of the condvar calls (2.2.5's old layout),
+ * and we want the one a program built today binds.  RTLD_NEXT finds libc's whether we were
+ * preloaded or linked.  A racing first use looks up the same value twice: harmless.
+ */
+static void *glibc_symbol(void **slot, const char *name, const char *version)
+{
+	/* RELAXED: the pointer names code in libc; nothing else is published with it. */
+	void *fn = kmx_load(slot, KMX_RELAXED);
+
+	if (kmx_unlikely(!fn)) {
+		fn = dlvsym(RTLD_NEXT, name, version);
+		if (!fn)
+			kmx_fatal("libkmutex-pthread: cannot find glibc's function for a forwarded mutex or condvar");
+		kmx_store(slot, fn, KMX_RELAXED);
+	}
+	return fn;
+}
+
+#define GLIBC_FN(type, name, version) \
+	({ static void *slot_; (type)glibc_symbol(&slot_, #name, version); })
+
+typedef int (*timedlock_fn)(pthread_mutex_t *, const struct timespec *);
+typedef int (*clocklock_fn)(pthread_mutex_t *, clockid_t, const struct timespec *);
+typedef int (*cond_init_fn)(pthread_cond_t *, const pthread_condattr_t *);
+typedef int (*cond_fn)(pthread_cond_t *);
+typedef int (*cond_wait_fn)(pthread_cond_t *, pthread_mutex_t *);
+typedef int (*cond_timedwait_fn)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+typedef int (*cond_clockwait_fn)(pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *);
+
+int glibc_mutex_timedlock(pthread_mutex_t *mutex, clockid_t clockid, const struct timespec *abstime,
+			  bool clocklock)
+{
+	if (clocklock)
+		return GLIBC_FN(clocklock_fn, pthread_mutex_clocklock, "GLIBC_2.30")(mutex, clockid, abstime);
+	return GLIBC_FN(timedlock_fn, pthread_mutex_timedlock, "GLIBC_2.2.5")(mutex, abstime);
+}
+
+int glibc_cond_init(pthread_cond_t *cond, const pthread_condattr_t *attr)
+{
+	return GLIBC_FN(cond_init_fn, pthread_cond_init, "GLIBC_2.3.2")(cond, attr);
+}
+
+int glibc_cond_destroy(pthread_cond_t *cond)
+{
+	return GLIBC_FN(cond_fn, pthread_cond_destroy, "GLIBC_2.3.2")(cond);
+}
+
+int glibc_cond_signal(pthread_cond_t *cond, bool all)
+{
+	return all ? GLIBC_FN(cond_fn, pthread_cond_broadcast, "GLIBC_2.3.2")(cond)
+		   : GLIBC_FN(cond_fn, pthread_cond_signal, "GLIBC_2.3.2")(cond);
+}
+
+/* A process-shared condvar (glibc's), with a glibc mutex: see cond.c. */
+int glibc_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int how, clockid_t clockid,
+		    const struct timespec *abstime)
+{
+	switch (how) {
+	case 0:
+		return GLIBC_FN(cond_wait_fn, pthread_cond_wait, "GLIBC_2.3.2")(cond, mutex);
+	case 1:
+		return GLIBC_FN(cond_timedwait_fn, pthread_cond_timedwait, "GLIBC_2.3.2")(cond, mutex, abstime);
+	default:
+		return GLIBC_FN(cond_clockwait_fn, pthread_cond_clockwait, "GLIBC_2.30")(cond, mutex, clockid,
+											   abstime);
+	}
+}
