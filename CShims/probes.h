@@ -1,5 +1,5 @@
 /*
- * USDT probes, provider "kmutex" (see README, "Observing contention").  Each is one nop in the
+ * USDT probes, provider "kmutex" (see docs/observability.md).  Each is one nop in the
  * instruction stream and a note in .note.stapsdt that bpftrace, perf probe and SystemTap read;
  * nothing runs unless a tracer attaches.  The arguments are values the code has in registers
  * anyway, so the probes have no semaphores (a semaphore only pays when an argument is costly).

@@ -39,7 +39,7 @@ test-observability: $(OBS_DIR)/lock_stat $(OBS_DIR)/lock_stat_debug $(OBS_DIR)/c
 
 TESTS += test-observability
 
-# Performance (README, "Observing contention"): `make bench-observability`, also run by
+# Performance (docs/observability.md): `make bench-observability`, also run by
 # `make bench` (as a prerequisite, so bench.mk is untouched).  scripts/bench-observability.py
 # compares stats off / KMUTEX_STAT / bpftrace attached on kmutex-bench's uncontended and
 # 2-thread throughput runs, and the per-call cost of the events (stat_bench).

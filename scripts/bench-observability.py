@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What observability costs (README, "Observing contention"); run by `make bench`.
+"""What observability costs (docs/observability.md); run by `make bench`.
 
 usage: bench-observability.py KMUTEX_BENCH STAT_BENCH OUT_DIR [--rounds N] [--base KMUTEX_BENCH]
 

@@ -16,7 +16,7 @@
  * Checks that cost nothing (those on the slow paths) are always on.  Compiling the caller with
  * -DKMUTEX_DEBUG and linking the debug library (`make debug`) routes every call through the
  * checked entry points: destroyed and corrupted mutexes are caught on every call too, and with
- * KMUTEX_LOCKDEP=1 in the environment lock orders are validated (CShims/lockdep.h, README).
+ * KMUTEX_LOCKDEP=1 in the environment lock orders are validated (CShims/lockdep.h, docs/lockdep.md).
  *
  * This header compiles as C11 and as C++, and Swift imports it: fields are plain integers
  * accessed with __atomic builtins, because Swift cannot see _Atomic struct fields.
@@ -129,7 +129,7 @@ void kmutex_interrupt_self(void);
 
 /*
  * Contention statistics per lock class, in the layout of the kernel's /proc/lock_stat (see
- * README, "Observing contention").  Off unless enabled: KMUTEX_STAT=1 in the environment
+ * docs/observability.md).  Off unless enabled: KMUTEX_STAT=1 in the environment
  * collects them and prints the table on stderr at exit; KMUTEX_STAT=PATH writes it to PATH and
  * a CSV to PATH.csv.  Release builds count contended calls only (the fast path stays one
  * cmpxchg); acquisitions and hold times come with the debug build.
@@ -186,7 +186,7 @@ static inline int kmutex__acquire_fast(struct kmutex *lock)
  * AWAKE), the unlock releases keeping the flags: kmutex.c's release_if_no_waiters() does the
  * same after a failed fast path.  Doing it here, from one load and one cmpxchg with the value
  * expected, saves the failed cmpxchg and the call: with more threads than CPUs the word
- * carries WAITERS nearly always, and this measured +5-14% there (README, issue 12).  Any other
+ * carries WAITERS nearly always, and this measured +5-14% there (docs/results.md, issue 12).  Any other
  * word (misuse, HANDOFF, a head to wake) goes to the slow path, as does a word that changed
  * between the load and the cmpxchg.  The model's fast_unlock and release steps cover both
  * cases: the omitted failed cmpxchg was a step that changed nothing.
