@@ -3,7 +3,7 @@
 # machine).  Debian packages through apt-get, as root; a non-root user gets the command to run.
 set -euo pipefail
 
-packages=(gcc g++ make pkg-config libtsan2 libasan8 libubsan1 liburcu-dev spin libck-dev libabsl-dev gnuplot-nox
+packages=(gcc g++ make pkg-config cmake groff man-db libtsan2 libasan8 libubsan1 liburcu-dev spin libck-dev libabsl-dev gnuplot-nox
 	python3.11 libpython3.11-testsuite stress-ng
 	systemtap-sdt-dev bpftrace) # the USDT probes (<sys/sdt.h>) and the probe test
 # BENCH=1 (make bench-deps): the programs make bench runs on kmutex, which no test needs;
