@@ -1,11 +1,13 @@
 /*
  * A contended run for the probe test: THREADS threads take one mutex ITERS times each, with
  * a little work inside; then the statistics' contentions, spin-acquired and slept on stdout:
- * "contentions N spin N slept N".
+ * "contentions N spin N slept N".  With a second argument "wait", it first waits for a line on
+ * stdin (its libraries mapped, nothing contended yet), so a tracer can attach with -p first.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kmutex.h"
 #include "lock_stat.h"
@@ -39,6 +41,12 @@ int main(int argc, char **argv)
 
 	if (argc > 1)
 		iters = atol(argv[1]);
+	if (argc > 2 && strcmp(argv[2], "wait") == 0) {
+		char line[16];
+
+		if (!fgets(line, sizeof(line), stdin))
+			return 2;
+	}
 	kmutex_stat_enable(1);
 	pthread_barrier_init(&start, NULL, THREADS);
 	for (int i = 0; i < THREADS; i++)

@@ -66,4 +66,45 @@ fi
 [ "${first:-0}" -eq "$contentions" ] || { echo "probes: FAIL: first contention_begin events != contentions"; fail=1; }
 [ "${begin:-0}" -eq $((contentions + slept)) ] || { echo "probes: FAIL: contention_begin events != contentions + slept"; fail=1; }
 [ $fail -eq 0 ] && echo "probes: events match the statistics"
+[ $fail -eq 0 ] || exit 1
+
+# The documented contention script on a program linked with libkmutex.so, which bpftrace 0.17
+# cannot start with -c: scripts/kmutex-contention starts it, and attaches to a running process
+# with -p.  Its count of contentions must equal the program's own statistics.  For -p, the
+# program waits on a fifo (libraries mapped, nothing contended yet) until the tracer is ready.
+shared=$(realpath "$out/contended-shared")
+wrapper=$(dirname "$0")/../../scripts/kmutex-contention
+counted() { awk '/^@contended\[/ { sub(/.*: /, ""); n += $0 } END { print n + 0 }' "$1"; }
+check_wrapper() { # LOG FORM
+	local have want
+	want=$(awk '/^contentions [0-9]+ spin/ { print $2 }' "$1") have=$(counted "$1")
+	echo "probes: kmutex-contention $2: statistics $want contentions, script $have"
+	if [ -z "$want" ] || [ "$want" -eq 0 ]; then echo "probes: FAIL: $2: the run was not contended"; cat "$1"; fail=1
+	elif [ "$have" -ne "$want" ]; then echo "probes: FAIL: $2: the script's contentions != the statistics"; cat "$1"; fail=1; fi
+}
+timeout 120 "$wrapper" "$shared" 100000 > "$out/contention-run.log" 2>&1 \
+	|| { echo "probes: FAIL: kmutex-contention PROGRAM exited $?"; cat "$out/contention-run.log"; exit 1; }
+check_wrapper "$out/contention-run.log" "PROGRAM"
+
+rm -f "$out/go"; mkfifo "$out/go"
+# Not under timeout here, so that $! is the program (make's timeout covers this script).
+"$shared" 100000 wait < "$out/go" > "$out/contention-pid.out" &
+prog=$!
+exec 3> "$out/go" # the program's stdin stays open until we write the line
+for _ in $(seq 600); do # until it has exec'd and mapped the library
+	grep -q libkmutex "/proc/$prog/maps" 2>/dev/null && break
+	sleep 0.05
+done
+timeout 120 "$wrapper" -p "$prog" > "$out/contention-pid.log" 2>&1 &
+tracer=$!
+for _ in $(seq 600); do
+	grep -q '^Tracing kmutex contention' "$out/contention-pid.log" && break
+	kill -0 $tracer 2>/dev/null || break
+	sleep 0.1
+done
+echo go >&3; exec 3>&-
+wait $prog; wait $tracer; status=$?
+cat "$out/contention-pid.out" >> "$out/contention-pid.log"
+[ $status -eq 0 ] || { echo "probes: FAIL: kmutex-contention -p exited $status"; cat "$out/contention-pid.log"; exit 1; }
+check_wrapper "$out/contention-pid.log" "-p PID"
 exit $fail
