@@ -42,7 +42,7 @@ endef
 test-cxx: $(CXX_DIR)/cxx_api $(CXX_DIR)/cxx_api-tsan lib
 	$(call cxx_run,$(CXX_DIR)/cxx_api)
 	$(call cxx_run,env $(CTEST_TSAN_ENV) $(CXX_DIR)/cxx_api-tsan)
-	rm -rf $(CXX_PREFIX) $(CXX_DIR)/example
+	rm -rf $(CXX_PREFIX) $(CXX_DIR)/example $(CXX_DIR)/example-pc
 	$(MAKE) --no-print-directory install PREFIX=$(abspath $(CXX_PREFIX)) >/dev/null
 	@if ! command -v cmake >/dev/null; then \
 		echo "test-cxx: SKIP the CMake example: cmake not installed (Debian: cmake)"; exit 0; fi; \
@@ -58,5 +58,13 @@ test-cxx: $(CXX_DIR)/cxx_api $(CXX_DIR)/cxx_api-tsan lib
 		|| { echo "test-cxx: queue-static links libkmutex.so"; exit 1; }
 	$(call cxx_run,$(CXX_DIR)/example/queue)
 	$(call cxx_run,$(CXX_DIR)/example/queue-static)
+	@if command -v cmake >/dev/null; then set -e; \
+	PKG_CONFIG_PATH=$(abspath $(CXX_PREFIX))/lib/pkgconfig cmake -S Examples/cmake -B $(CXX_DIR)/example-pc \
+		-DKMUTEX_VIA_PKGCONFIG=ON -DCMAKE_CXX_COMPILER=$(CXX) >$(CXX_DIR)/example-pc.log 2>&1 \
+		|| { cat $(CXX_DIR)/example-pc.log; echo "test-cxx: cmake (pkg-config route) could not configure"; exit 1; }; \
+	cmake --build $(CXX_DIR)/example-pc >>$(CXX_DIR)/example-pc.log 2>&1 \
+		|| { cat $(CXX_DIR)/example-pc.log; echo "test-cxx: Examples/cmake (pkg-config route) did not build"; exit 1; }; \
+	echo "== cxx: $(CXX_DIR)/example-pc/queue (pkg-config route)"; \
+	LD_LIBRARY_PATH=$(abspath $(CXX_PREFIX))/lib timeout $(CXX_TIMEOUT) $(CXX_DIR)/example-pc/queue; fi
 
 TESTS += test-cxx
