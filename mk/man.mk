@@ -1,4 +1,4 @@
-# Man pages (man/, liburing's model): section 3 for every function of the public headers, one
+# Man pages (man/, liburing's model), and the documents' commands (test-docs, below): section 3 for every function of the public headers, one
 # page per call or family with `.so` links, and libkmutex-pthread(7).  `make install` puts them
 # in PREFIX/share/man.  test-man (about 10 s) runs scripts/check-man.py: every function the
 # headers CShims/include/*.h declare has a page, each page renders without a groff or man-db
@@ -30,4 +30,14 @@ test-man:
 			| grep -qw -- "$$name" || { echo "test-man: man $$sec $$name: not found in the installed pages"; exit 1; }; \
 		n=$$((n + 1)); done; echo "test-man: man finds all $$n installed pages by name"
 
-TESTS += test-man
+# test-docs (about 5 s): the commands README.md and docs/ show work (scripts/check-docs.py):
+# every `make TARGET`, repository path and link they name exists; README's C example compiles
+# and links through pkg-config from an installed tree, its C++ example is the one test-cxx
+# runs, its drop-in commands run a program on kmutex (lock_stat table, no lockdep report), and
+# docs/lockdep.md's commands report (and abort on) an ABBA.  The bpftrace and perf commands of
+# docs/observability.md run in test-observability (Tests/observability/probes.sh).
+.PHONY: test-docs
+test-docs: lib debug
+	timeout 300 scripts/check-docs.py $(BUILD) || { s=$$?; [ $$s -eq 124 ] && echo "test-docs: check-docs.py hung: killed"; exit $$s; }
+
+TESTS += test-man test-docs
