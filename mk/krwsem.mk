@@ -20,13 +20,20 @@ endef
 $(eval $(call krwsem_bin,unit,Tests/unit/krwsem.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call krwsem_bin,unit-tsan,Tests/unit/krwsem.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
 $(eval $(call krwsem_bin,unit-asan,Tests/unit/krwsem.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
+$(eval $(call krwsem_bin,stress,Tests/stress/rwsem_stress.c,$(BUILD)/libkmutex.a,-O2))
+$(eval $(call krwsem_bin,stress-tsan,Tests/stress/rwsem_stress.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
+$(eval $(call krwsem_bin,stress-asan,Tests/stress/rwsem_stress.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
 
 $(KRWSEM_DIR)/unit-cxx: Tests/unit/krwsem_cxx.cpp $(BUILD)/libkmutex.a $(KRWSEM_TEST_HDRS)
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -Wall -Wextra -Wshadow -Werror -pedantic -g -O2 -ICShims/include -o $@ $< $(BUILD)/libkmutex.a -lpthread
 
-.PHONY: test-krwsem
-test-krwsem: $(KRWSEM_DIR)/unit $(KRWSEM_DIR)/unit-cxx $(KRWSEM_DIR)/unit-tsan $(KRWSEM_DIR)/unit-asan
+KRWSEM_STRESS_ARGS ?= -d 2
+KRWSEM_TORTURE_ARGS ?= -d 60 -r 8 -w 4
+
+.PHONY: test-krwsem krwsem-torture
+test-krwsem: $(KRWSEM_DIR)/unit $(KRWSEM_DIR)/unit-cxx $(KRWSEM_DIR)/unit-tsan $(KRWSEM_DIR)/unit-asan \
+	     $(KRWSEM_DIR)/stress $(KRWSEM_DIR)/stress-tsan $(KRWSEM_DIR)/stress-asan
 	@echo "== krwsem: unit tests"
 	@$(call krwsem_run,120,unit,$(KRWSEM_DIR)/unit)
 	@$(call krwsem_run,60,unit-cxx,$(KRWSEM_DIR)/unit-cxx)
@@ -34,5 +41,14 @@ test-krwsem: $(KRWSEM_DIR)/unit $(KRWSEM_DIR)/unit-cxx $(KRWSEM_DIR)/unit-tsan $
 	@$(call krwsem_run,240,unit-tsan,env $(CTEST_TSAN_ENV) $(KRWSEM_DIR)/unit-tsan)
 	@echo "== krwsem: unit tests under ASan/UBSan"
 	@$(call krwsem_run,240,unit-asan,env $(CTEST_ASAN_ENV) $(KRWSEM_DIR)/unit-asan)
+	@echo "== krwsem: locktorture-style stress (readers, writers, plain/timed/interruptible/try, signals)"
+	@$(call krwsem_run,60,stress,$(KRWSEM_DIR)/stress $(KRWSEM_STRESS_ARGS))
+	@$(call krwsem_run,60,stress nospin,$(KRWSEM_DIR)/stress $(KRWSEM_STRESS_ARGS) -o nospin -r 6 -w 2)
+	@$(call krwsem_run,120,stress-tsan,env $(CTEST_TSAN_ENV) $(KRWSEM_DIR)/stress-tsan $(KRWSEM_STRESS_ARGS) -r 3 -w 3)
+	@$(call krwsem_run,120,stress-asan,env $(CTEST_ASAN_ENV) $(KRWSEM_DIR)/stress-asan $(KRWSEM_STRESS_ARGS) -r 3 -w 3)
+
+# Long run on demand.
+krwsem-torture: $(KRWSEM_DIR)/stress
+	$(KRWSEM_DIR)/stress $(KRWSEM_TORTURE_ARGS)
 
 TESTS += test-krwsem
