@@ -247,6 +247,17 @@ static bool read_held(const struct kmutex_task *self, const struct krwsem *sem)
 	return false;
 }
 
+/*
+ * May this thread's read be let in past waiters?  Only if it already reads this krwsem.  The
+ * build flag KRWSEM_BUG_NO_RECURSION gives the kernel's rule (never), so that the regression
+ * test can show the deadlock it guards against.
+ */
+#ifndef KRWSEM_BUG_NO_RECURSION
+#define recursive_read(self, sem) read_held((self), (sem))
+#else
+#define recursive_read(self, sem) ((void)(self), (void)(sem), false)
+#endif
+
 /* ---- the owner word (a hint, but for the writer's own identity) ----------------------------- */
 
 /*
@@ -727,7 +738,7 @@ static int read_slow(struct krwsem *sem, struct kmutex_task *self, int mode,
 		return -EAGAIN;
 	}
 	/* A recursive read: our own hold keeps writers out, so the bias we added is a lock. */
-	if (read_held(self, sem))
+	if (recursive_read(self, sem))
 		goto acquired;
 	/*
 	 * Steal, unless a writer holds the lock, HANDOFF is set, or other readers hold it while
@@ -804,7 +815,7 @@ int krwsem__down_read_try(struct krwsem *sem)
 {
 	struct kmutex_task *self = kmutex__self();
 	uint64_t count;
-	int held = -1; /* read_held(), looked up once if needed */
+	int held = -1; /* recursive_read(), looked up once if needed */
 
 	check_valid(sem);
 	count = kmx_load(&sem->count, KMX_RELAXED); /* a guess: the cmpxchg checks it */
@@ -815,7 +826,7 @@ int krwsem__down_read_try(struct krwsem *sem)
 			return -EAGAIN;
 		if (count & (RWSEM_FLAG_WAITERS | RWSEM_FLAG_HANDOFF)) {
 			if (held < 0)
-				held = read_held(self, sem);
+				held = recursive_read(self, sem);
 			if (!held)
 				return -EBUSY;
 		}

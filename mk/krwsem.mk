@@ -52,3 +52,41 @@ krwsem-torture: $(KRWSEM_DIR)/stress
 	$(KRWSEM_DIR)/stress $(KRWSEM_TORTURE_ARGS)
 
 TESTS += test-krwsem
+
+# ---- deterministic regression tests of the kernel's rwsem rules (Tests/regression/rwsem_rules.c)
+# Each case runs against build/hooks (must pass) and against a library built with its fix taken
+# out (must fail, with its message): that proves the test can see the bug.
+KRWSEM_BUGS := handoff_left no_wake_next bias_late no_recursion
+$(foreach b,$(KRWSEM_BUGS),$(eval $(call kmutex_lib,$(BUILD)/krwsem-bug/$(b),-O1 -DKMUTEX_TEST_HOOKS -DKRWSEM_BUG_$(shell echo $(b) | tr a-z A-Z))))
+
+$(KRWSEM_DIR)/rules: Tests/regression/rwsem_rules.c $(BUILD)/hooks/libkmutex.a $(KRWSEM_TEST_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -DKMUTEX_TEST_HOOKS $< $(BUILD)/hooks/libkmutex.a -lpthread -o $@
+
+$(KRWSEM_DIR)/rules-%: Tests/regression/rwsem_rules.c $(BUILD)/krwsem-bug/%/libkmutex.a $(KRWSEM_TEST_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O1 -DKMUTEX_TEST_HOOKS $< $(BUILD)/krwsem-bug/$*/libkmutex.a -lpthread -o $@
+
+# $(call krwsem_rule,CASE,BUG,ENV,MESSAGE): CASE passes as built, fails with MESSAGE when BUG
+# is put back.
+define krwsem_rule
+	@echo "== krwsem regression: $(1) (must pass)"
+	@$(call krwsem_run,60,rules $(1),env $(3) $(KRWSEM_DIR)/rules $(1))
+	@echo "== krwsem regression: $(1) with KRWSEM_BUG_$(2) (must fail)"
+	@timeout -k 5 60 env $(3) $(KRWSEM_DIR)/rules-$(shell echo $(2) | tr A-Z a-z) $(1) > $(KRWSEM_DIR)/rules-$(1).log 2>&1; \
+	rc=$$?; cat $(KRWSEM_DIR)/rules-$(1).log; \
+	if [ $$rc -eq 0 ]; then echo "krwsem: $(1) passed with its fix taken out, so it cannot see the bug" >&2; exit 1; fi; \
+	if ! grep -q "$(4)" $(KRWSEM_DIR)/rules-$(1).log; then echo "krwsem: $(1) with the bug failed (status $$rc) without its message" >&2; exit 1; fi
+	@echo "krwsem regression: $(1) failed as it must with KRWSEM_BUG_$(2)"
+endef
+
+KRWSEM_H0 := KRWSEM_HANDOFF_AFTER_US=0
+
+.PHONY: test-krwsem-regression
+test-krwsem-regression: $(KRWSEM_DIR)/rules $(addprefix $(KRWSEM_DIR)/rules-,$(KRWSEM_BUGS))
+	$(call krwsem_rule,handoff-left,HANDOFF_LEFT,$(KRWSEM_H0),HANDOFF left behind by a waiter that left)
+	$(call krwsem_rule,wake-next,NO_WAKE_NEXT,,reader stranded)
+	$(call krwsem_rule,bias-late,BIAS_LATE,,its bias is not counted)
+	$(call krwsem_rule,recursive,NO_RECURSION,$(KRWSEM_H0),recursive read blocked behind a waiting writer)
+
+TESTS += test-krwsem-regression
