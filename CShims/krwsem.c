@@ -132,8 +132,9 @@ static void check_valid(const struct krwsem *sem)
 	uint32_t options = kmx_load(&sem->options, KMX_RELAXED);
 
 	if (kmx_unlikely(options & ~KRWSEM__OPT_KNOWN))
-		kmx_misuse_of(options & KRWSEM__OPT_DESTROYED ? "use of a destroyed krwsem"
-							     : "use of an uninitialized or corrupted krwsem",
+		kmx_misuse_of((options & ~KRWSEM__OPT_KNOWN) == KRWSEM__OPT_DESTROYED
+				      ? "use of a destroyed krwsem"
+				      : "use of an uninitialized or corrupted krwsem",
 			      "rwsem", sem);
 	/* RELAXED: a snapshot; any of the three states is possible at any time. */
 	if (kmx_unlikely(kmx_load(&sem->wait_lock, KMX_RELAXED) > KMX_WL_CONTENDED))

@@ -20,6 +20,7 @@ endef
 $(eval $(call krwsem_bin,unit,Tests/unit/krwsem.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call krwsem_bin,unit-tsan,Tests/unit/krwsem.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
 $(eval $(call krwsem_bin,unit-asan,Tests/unit/krwsem.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
+$(eval $(call krwsem_bin,misuse,Tests/debug/rwsem_misuse.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call krwsem_bin,stress,Tests/stress/rwsem_stress.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call krwsem_bin,stress-tsan,Tests/stress/rwsem_stress.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
 $(eval $(call krwsem_bin,stress-asan,Tests/stress/rwsem_stress.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
@@ -32,11 +33,13 @@ KRWSEM_STRESS_ARGS ?= -d 2
 KRWSEM_TORTURE_ARGS ?= -d 60 -r 8 -w 4
 
 .PHONY: test-krwsem krwsem-torture
-test-krwsem: $(KRWSEM_DIR)/unit $(KRWSEM_DIR)/unit-cxx $(KRWSEM_DIR)/unit-tsan $(KRWSEM_DIR)/unit-asan \
+test-krwsem: $(KRWSEM_DIR)/unit $(KRWSEM_DIR)/unit-cxx $(KRWSEM_DIR)/misuse $(KRWSEM_DIR)/unit-tsan $(KRWSEM_DIR)/unit-asan \
 	     $(KRWSEM_DIR)/stress $(KRWSEM_DIR)/stress-tsan $(KRWSEM_DIR)/stress-asan
 	@echo "== krwsem: unit tests"
 	@$(call krwsem_run,120,unit,$(KRWSEM_DIR)/unit)
 	@$(call krwsem_run,60,unit-cxx,$(KRWSEM_DIR)/unit-cxx)
+	@echo "== krwsem: misuse aborts with its one-line message"
+	@$(call krwsem_run,120,misuse,$(KRWSEM_DIR)/misuse)
 	@echo "== krwsem: unit tests under TSan"
 	@$(call krwsem_run,240,unit-tsan,env $(CTEST_TSAN_ENV) $(KRWSEM_DIR)/unit-tsan)
 	@echo "== krwsem: unit tests under ASan/UBSan"
