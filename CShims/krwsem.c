@@ -105,6 +105,13 @@
 #define RWSEM_READ_FAILED_MASK \
 	(RWSEM_WRITER_LOCKED | RWSEM_FLAG_WAITERS | RWSEM_FLAG_HANDOFF | RWSEM_READ_FAIL)
 
+/*
+ * What krwsem_destroy() leaves in the count: every fast path fails on it (the writer bit, the
+ * guard), and every slow path starts with check_valid(), which reports the use.  So the fast
+ * paths need no check of their own.
+ */
+#define RWSEM_DESTROYED_COUNT  (RWSEM_WRITER_LOCKED | RWSEM_READ_FAIL)
+
 #define RWSEM_READER_OWNED     0x1ul /* in owner: a reader's task (descriptors are 64-aligned) */
 
 _Static_assert(_Alignof(struct kmutex_task) > RWSEM_READER_OWNED, "owner flag bit must be free");
@@ -149,7 +156,7 @@ static __attribute__((noreturn)) void misuse(const char *check, const struct krw
 static void check_deadline(const struct krwsem *sem, int mode, const struct timespec *deadline,
 			   const char *call)
 {
-	if ((mode & KMUTEX__TIMED) && !deadline) {
+	if (kmx_unlikely((mode & KMUTEX__TIMED) && !deadline)) {
 		char msg[96];
 
 		snprintf(msg, sizeof(msg), "%s: NULL deadline", call);
@@ -203,6 +210,7 @@ void krwsem_destroy(struct krwsem *sem)
 	    kmx_load(&sem->wait_lock, KMX_RELAXED))
 		misuse("destroy of a krwsem with waiters", sem);
 	kmx_store(&sem->options, sem->options | KRWSEM__OPT_DESTROYED, KMX_RELAXED);
+	kmx_store(&sem->count, RWSEM_DESTROYED_COUNT, KMX_RELAXED);
 }
 
 /* ---- the per-thread record of held read locks (recursive reads, header item 6) --------- */
@@ -592,18 +600,30 @@ static void release_and_wake(struct krwsem *sem, uint64_t part)
 	wake_up_q(&q);
 }
 
+/* An up_read that cannot be right: say what is wrong (destroyed, write-locked, unlocked). */
+static __attribute__((noreturn, noinline, cold)) void up_read_misuse(const struct krwsem *sem)
+{
+	check_valid(sem);
+	/* RELAXED: only this thread can have made the owner word name it as the writer. */
+	if (kmx_load(&sem->owner, KMX_RELAXED) == (uintptr_t)kmutex__current)
+		misuse("up_read of a krwsem write-locked by the caller", sem);
+	misuse("up_read of a krwsem that is not read-locked", sem);
+}
+
 /*
- * Remove one reader bias, a held read lock's or a slow path's own.  A cmpxchg rather than
- * the kernel's fetch_add, so that the last holder with waiters is known before it lets go.
- * RELEASE: the read section before the next writer's ACQUIRE.
+ * Remove one reader bias: a held read lock's (held), or one a read slow path added and gives
+ * back.  A cmpxchg rather than the kernel's fetch_add, so that the last holder with waiters is
+ * known before it lets go.  RELEASE: the read section before the next writer's ACQUIRE.
  */
-static void release_read(struct krwsem *sem)
+static void release_read(struct krwsem *sem, bool held)
 {
 	uint64_t count = kmx_load(&sem->count, KMX_RELAXED); /* a guess: the cmpxchg checks it */
 
 	do {
-		if (kmx_unlikely(!(count & RWSEM_READER_MASK)))
-			misuse("up_read of a krwsem that is not read-locked", sem);
+		/* A held read lock excludes writers: the writer bit means misuse (or destroy). */
+		if (kmx_unlikely(!(count & RWSEM_READER_MASK) ||
+				 (held && (count & RWSEM_WRITER_LOCKED))))
+			up_read_misuse(sem);
 		if ((count & RWSEM_FLAG_WAITERS) && (count & RWSEM_LOCK_MASK) == RWSEM_READER_BIAS) {
 			release_and_wake(sem, RWSEM_READER_BIAS);
 			return;
@@ -613,28 +633,41 @@ static void release_read(struct krwsem *sem)
 
 void krwsem_up_read(struct krwsem *sem)
 {
-	struct kmutex_task *self = kmutex__self();
+	forget_read_held(kmutex__self(), sem);
+	release_read(sem, true);
+}
+
+/* up_write or downgrade_write (call) by a thread that does not hold the write lock. */
+static __attribute__((noreturn, noinline, cold)) void write_unlock_misuse(const struct krwsem *sem,
+									 const char *call)
+{
+	char msg[96];
 
 	check_valid(sem);
-	/* RELAXED: only this thread can have made the owner word name it as the writer. */
-	if (kmx_unlikely(kmx_load(&sem->owner, KMX_RELAXED) == (uintptr_t)self))
-		misuse("up_read of a krwsem write-locked by the caller", sem);
-	forget_read_held(self, sem);
-	release_read(sem);
+	if (!(kmx_load(&sem->count, KMX_RELAXED) & RWSEM_WRITER_LOCKED))
+		snprintf(msg, sizeof(msg), "%s of a krwsem that is not write-locked", call);
+	else
+		snprintf(msg, sizeof(msg), "%s by a thread that does not hold the write lock", call);
+	misuse(msg, sem);
+}
+
+/*
+ * Does the caller hold the write lock?  RELAXED loads: only the writer stores its own identity
+ * (writer_acquired()), and it does so after setting the writer bit, so for the caller both
+ * answers are exact.
+ */
+static bool holds_write(const struct krwsem *sem, uint64_t count, const struct kmutex_task *self)
+{
+	return (count & RWSEM_WRITER_LOCKED) && kmx_load(&sem->owner, KMX_RELAXED) == (uintptr_t)self;
 }
 
 void krwsem_up_write(struct krwsem *sem)
 {
 	struct kmutex_task *self = kmutex__self();
-	uint64_t count;
+	uint64_t count = kmx_load(&sem->count, KMX_RELAXED); /* a guess: the cmpxchg checks it */
 
-	check_valid(sem);
-	count = kmx_load(&sem->count, KMX_RELAXED); /* a guess: the cmpxchg checks it */
-	if (kmx_unlikely(!(count & RWSEM_WRITER_LOCKED)))
-		misuse("up_write of a krwsem that is not write-locked", sem);
-	/* RELAXED: only the writer stores its own identity (writer_acquired()). */
-	if (kmx_unlikely(kmx_load(&sem->owner, KMX_RELAXED) != (uintptr_t)self))
-		misuse("up_write by a thread that does not hold the write lock", sem);
+	if (kmx_unlikely(!holds_write(sem, count, self)))
+		write_unlock_misuse(sem, "up_write");
 	/* RELAXED: ordered before the next writer's store by the count's RELEASE below. */
 	kmx_store(&sem->owner, 0, KMX_RELAXED);
 	do {
@@ -652,11 +685,8 @@ void krwsem_downgrade_write(struct krwsem *sem)
 	struct wake_q q;
 	uint64_t count;
 
-	check_valid(sem);
-	if (kmx_unlikely(!(kmx_load(&sem->count, KMX_RELAXED) & RWSEM_WRITER_LOCKED)))
-		misuse("downgrade_write of a krwsem that is not write-locked", sem);
-	if (kmx_unlikely(kmx_load(&sem->owner, KMX_RELAXED) != (uintptr_t)self))
-		misuse("downgrade_write by a thread that does not hold the write lock", sem);
+	if (kmx_unlikely(!holds_write(sem, kmx_load(&sem->count, KMX_RELAXED), self)))
+		write_unlock_misuse(sem, "downgrade_write");
 	reader_acquired(sem, self);
 	/* RELEASE: the write section, to the readers that join us without a writer's unlock. */
 	count = kmx_add_return(&sem->count, RWSEM_READER_BIAS - RWSEM_WRITER_LOCKED, KMX_RELEASE);
@@ -726,7 +756,7 @@ static int read_wait(struct krwsem *sem, struct kmutex_task *self, struct krwsem
  * The fast path's add found a bit of RWSEM_READ_FAILED_MASK; `count` is the value after it,
  * and our bias is in the count.  The kernel's rwsem_down_read_slowpath().
  */
-static int read_slow(struct krwsem *sem, struct kmutex_task *self, int mode,
+static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex_task *self, int mode,
 		     const struct timespec *deadline, uint64_t count)
 {
 	struct krwsem_waiter waiter = { .node = { .task = self }, .type = WAITER_READ };
@@ -734,8 +764,9 @@ static int read_slow(struct krwsem *sem, struct kmutex_task *self, int mode,
 	struct wake_q q;
 	int ret;
 
+	check_valid(sem);
 	if (kmx_unlikely(count & RWSEM_READ_FAIL)) {
-		release_read(sem);
+		release_read(sem, false);
 		return -EAGAIN;
 	}
 	/* A recursive read: our own hold keeps writers out, so the bias we added is a lock. */
@@ -760,7 +791,7 @@ static int read_slow(struct krwsem *sem, struct kmutex_task *self, int mode,
 		goto acquired;
 	}
 	if (bad_timespec(mode, deadline)) {
-		release_read(sem);
+		release_read(sem, false);
 		return -EINVAL;
 	}
 
@@ -796,12 +827,16 @@ acquired:
 	return 0;
 }
 
-int krwsem__down_read(struct krwsem *sem, int mode, const struct timespec *deadline)
+/*
+ * The fast paths are static inline, expanded in each exported call: in the shared library a
+ * call from one exported function to another goes through the PLT (the callee could be
+ * interposed), which cost a third of an uncontended read lock+unlock (measured).
+ */
+static inline int down_read_common(struct krwsem *sem, int mode, const struct timespec *deadline)
 {
 	struct kmutex_task *self = kmutex__self();
 	uint64_t count;
 
-	check_valid(sem);
 	check_deadline(sem, mode, deadline, "krwsem_down_read_timeout");
 	/* ACQUIRE pairs with the RELEASE of the last writer's unlock (or downgrade). */
 	count = kmx_add_return(&sem->count, RWSEM_READER_BIAS, KMX_ACQUIRE);
@@ -812,17 +847,18 @@ int krwsem__down_read(struct krwsem *sem, int mode, const struct timespec *deadl
 	return read_slow(sem, self, mode, deadline, count);
 }
 
-int krwsem__down_read_try(struct krwsem *sem)
+static inline int down_read_try_common(struct krwsem *sem)
 {
 	struct kmutex_task *self = kmutex__self();
 	uint64_t count;
 	int held = -1; /* recursive_read(), looked up once if needed */
 
-	check_valid(sem);
 	count = kmx_load(&sem->count, KMX_RELAXED); /* a guess: the cmpxchg checks it */
 	for (;;) {
-		if (count & RWSEM_WRITER_LOCKED)
+		if (count & RWSEM_WRITER_LOCKED) {
+			check_valid(sem); /* a destroyed krwsem looks write-locked */
 			return -EBUSY;
+		}
 		if ((count + RWSEM_READER_BIAS) & RWSEM_READ_FAIL)
 			return -EAGAIN;
 		if (count & (RWSEM_FLAG_WAITERS | RWSEM_FLAG_HANDOFF)) {
@@ -839,25 +875,35 @@ int krwsem__down_read_try(struct krwsem *sem)
 	return 0;
 }
 
+int krwsem__down_read(struct krwsem *sem, int mode, const struct timespec *deadline)
+{
+	return down_read_common(sem, mode, deadline);
+}
+
+int krwsem__down_read_try(struct krwsem *sem)
+{
+	return down_read_try_common(sem);
+}
+
 void krwsem_down_read(struct krwsem *sem)
 {
-	if (krwsem__down_read(sem, 0, NULL) == -EAGAIN)
+	if (kmx_unlikely(down_read_common(sem, 0, NULL) == -EAGAIN))
 		misuse("krwsem_down_read: reader count overflow", sem);
 }
 
 int krwsem_down_read_trylock(struct krwsem *sem)
 {
-	return krwsem__down_read_try(sem) == 0;
+	return down_read_try_common(sem) == 0;
 }
 
 int krwsem_down_read_interruptible(struct krwsem *sem)
 {
-	return krwsem__down_read(sem, KMUTEX__INTERRUPTIBLE, NULL);
+	return down_read_common(sem, KMUTEX__INTERRUPTIBLE, NULL);
 }
 
 int krwsem_down_read_timeout(struct krwsem *sem, const struct timespec *deadline)
 {
-	return krwsem__down_read(sem, KMUTEX__TIMED, deadline);
+	return down_read_common(sem, KMUTEX__TIMED, deadline);
 }
 
 /* ---- the write slow path ----------------------------------------------------------------- */
@@ -1005,12 +1051,13 @@ static int write_wait(struct krwsem *sem, struct kmutex_task *self, struct krwse
 	return gave_up(ret);
 }
 
-static int write_slow(struct krwsem *sem, struct kmutex_task *self, int mode,
+static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmutex_task *self, int mode,
 		      const struct timespec *deadline)
 {
 	struct krwsem_waiter waiter = { .node = { .task = self }, .type = WAITER_WRITE };
 	struct wake_q q;
 
+	check_valid(sem);
 	/* RELAXED: only this thread can have made the owner word name it. */
 	if (kmx_unlikely(kmx_load(&sem->owner, KMX_RELAXED) == (uintptr_t)self))
 		misuse("recursive write lock by the holder", sem);
@@ -1039,12 +1086,11 @@ static int write_slow(struct krwsem *sem, struct kmutex_task *self, int mode,
 	return write_wait(sem, self, &waiter, mode, deadline);
 }
 
-int krwsem__down_write(struct krwsem *sem, int mode, const struct timespec *deadline)
+static inline int down_write_common(struct krwsem *sem, int mode, const struct timespec *deadline)
 {
 	struct kmutex_task *self = kmutex__self();
 	uint64_t unlocked = 0;
 
-	check_valid(sem);
 	check_deadline(sem, mode, deadline, "krwsem_down_write_timeout");
 	/* ACQUIRE pairs with the RELEASE of the last holder's unlock. */
 	if (kmx_likely(kmx_try_cmpxchg(&sem->count, &unlocked, RWSEM_WRITER_LOCKED, KMX_ACQUIRE))) {
@@ -1054,30 +1100,42 @@ int krwsem__down_write(struct krwsem *sem, int mode, const struct timespec *dead
 	return write_slow(sem, self, mode, deadline);
 }
 
+static inline int down_write_try_common(struct krwsem *sem)
+{
+	if (write_trylock_unqueued(sem, kmutex__self()))
+		return 0;
+	check_valid(sem); /* a destroyed krwsem looks write-locked */
+	return -EBUSY;
+}
+
+int krwsem__down_write(struct krwsem *sem, int mode, const struct timespec *deadline)
+{
+	return down_write_common(sem, mode, deadline);
+}
+
 int krwsem__down_write_try(struct krwsem *sem)
 {
-	check_valid(sem);
-	return write_trylock_unqueued(sem, kmutex__self()) ? 0 : -EBUSY;
+	return down_write_try_common(sem);
 }
 
 void krwsem_down_write(struct krwsem *sem)
 {
-	(void)krwsem__down_write(sem, 0, NULL);
+	(void)down_write_common(sem, 0, NULL);
 }
 
 int krwsem_down_write_trylock(struct krwsem *sem)
 {
-	return krwsem__down_write_try(sem) == 0;
+	return down_write_try_common(sem) == 0;
 }
 
 int krwsem_down_write_interruptible(struct krwsem *sem)
 {
-	return krwsem__down_write(sem, KMUTEX__INTERRUPTIBLE, NULL);
+	return down_write_common(sem, KMUTEX__INTERRUPTIBLE, NULL);
 }
 
 int krwsem_down_write_timeout(struct krwsem *sem, const struct timespec *deadline)
 {
-	return krwsem__down_write(sem, KMUTEX__TIMED, deadline);
+	return down_write_common(sem, KMUTEX__TIMED, deadline);
 }
 
 /* ---- queries ----------------------------------------------------------------------------- */
