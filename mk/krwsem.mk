@@ -93,3 +93,14 @@ test-krwsem-regression: $(KRWSEM_DIR)/rules $(addprefix $(KRWSEM_DIR)/rules-,$(K
 	$(call krwsem_rule,recursive,NO_RECURSION,$(KRWSEM_H0),recursive read blocked behind a waiting writer)
 
 TESTS += test-krwsem-regression
+
+# The short measurement behind the HANDOFF time (docs/rwsem.md): waits under continuous
+# overlapping readers and under continuous writers, for each H, interleaved.  Figures only.
+$(eval $(call krwsem_bin,bound,Tests/stress/rwsem_bound.c,$(BUILD)/libkmutex.a,-O2))
+KRWSEM_BOUND_H ?= 1000 4000
+.PHONY: krwsem-bound
+krwsem-bound: $(KRWSEM_DIR)/bound
+	@for round in 1 2 3; do for h in $(KRWSEM_BOUND_H); do \
+		KRWSEM_HANDOFF_AFTER_US=$$h $(KRWSEM_DIR)/bound writer -t 4 -h 200 -d 2; \
+		KRWSEM_HANDOFF_AFTER_US=$$h $(KRWSEM_DIR)/bound reader -t 2 -h 200 -d 2; \
+	done; done

@@ -5,10 +5,10 @@
  *
  * Readers take it with one atomic add, writers with one cmpxchg; writers spin behind the OSQ;
  * waiters sleep in one FIFO and queued readers are woken as a batch; a waiter at the head that
- * has waited KRWSEM_HANDOFF_AFTER_US (default 4 ms, the kernel's RWSEM_WAIT_TIMEOUT) sets
- * HANDOFF, which stops barging until it has the lock.  A thread that already holds a read lock
- * on a krwsem gets another one at once, even while writers wait (POSIX's and glibc's promise;
- * the kernel's down_read is not recursive).
+ * has waited KRWSEM_HANDOFF_AFTER_US (default 1 ms; the kernel's RWSEM_WAIT_TIMEOUT is 4 ms)
+ * sets HANDOFF, which stops barging until it has the lock.  A thread that already holds a read
+ * lock on a krwsem gets another one at once, even while writers wait (POSIX's and glibc's
+ * promise; the kernel's down_read is not recursive).
  *
  * Rules of use (misuse is reported on stderr as one line, then abort(), as for kmutex):
  *   - up_write only by the thread that holds the write lock; up_read only with a read lock

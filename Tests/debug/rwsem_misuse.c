@@ -362,7 +362,8 @@ MISUSE_CASE(up_read_write_held_by_self, "up_read of a krwsem write-locked by the
 MISUSE_CASE(recursive_write, "recursive write lock by the holder")
 MISUSE_CASE(recursive_write_timeout, "recursive write lock by the holder")
 MISUSE_CASE(downgrade_unlocked, "downgrade_write of a krwsem that is not write-locked")
-MISUSE_CASE(downgrade_by_non_holder, "downgrade_write by a thread that does not hold the write lock")
+MISUSE_CASE(downgrade_by_non_holder,
+	    "downgrade_write by a thread that does not hold the write lock")
 MISUSE_CASE(destroy_read_held, "destroy of a locked krwsem")
 MISUSE_CASE(destroy_write_held, "destroy of a locked krwsem")
 MISUSE_CASE(destroy_with_waiters, "destroy of a krwsem with waiters")

@@ -530,8 +530,14 @@ static void test_read_interrupted_restart(void)
 {
 	interrupt_case(WRITE, READ_INTR, interrupt_handler, SA_RESTART);
 }
-static void test_write_interrupted(void) { interrupt_case(READ, WRITE_INTR, noop_handler, SA_RESTART); }
-static void test_write_interrupted_self(void) { interrupt_case(WRITE, WRITE_INTR, interrupt_handler, 0); }
+static void test_write_interrupted(void)
+{
+	interrupt_case(READ, WRITE_INTR, noop_handler, SA_RESTART);
+}
+static void test_write_interrupted_self(void)
+{
+	interrupt_case(WRITE, WRITE_INTR, interrupt_handler, 0);
+}
 
 /* An interruption made pending before the call ends a wait that has to wait (and is consumed
  * by it); a free lock is taken regardless. */
