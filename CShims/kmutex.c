@@ -220,7 +220,7 @@ static uint64_t handoff_after_ns(void)
 	return ns;
 }
 
-static uint64_t monotonic_ns(void)
+uint64_t kmx_monotonic_ns(void)
 {
 	struct timespec now;
 
@@ -237,7 +237,7 @@ static __attribute__((unused)) bool waited_long_enough(const struct kmutex_waite
 	 * RELAXED: the head reads this without wait_lock; the store it may miss (made when the
 	 * node became the head) only replaces an older time, the enqueue's.
 	 */
-	return after == 0 || monotonic_ns() - kmx_load(&waiter->since, KMX_RELAXED) >= after;
+	return after == 0 || kmx_monotonic_ns() - kmx_load(&waiter->since, KMX_RELAXED) >= after;
 }
 
 /*
@@ -572,7 +572,7 @@ static bool spin_on_owner(struct kmutex *lock, struct kmutex_task *owner, uint32
  * per-CPU nodes give it (kmx_osq_full()).  The CPUs are those the first thread to spin may
  * run on (its affinity mask).
  */
-static uint32_t max_osq_spinners(void)
+uint32_t kmx_max_osq_spinners(void)
 {
 	static uint32_t cached; /* 0 until computed; RELAXED: every thread computes the same */
 	uint32_t max = kmx_load(&cached, KMX_RELAXED);
@@ -622,7 +622,7 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 	 * RELAXED: a hint, the trylocks read the word again.
 	 */
 	if (!waiter && (handoff_pending(kmx_load(&lock->owner, KMX_RELAXED)) ||
-			kmx_osq_full(&lock->osq_tail, max_osq_spinners())))
+			kmx_osq_full(&lock->osq_tail, kmx_max_osq_spinners())))
 		return false;
 	budget = initial = spin_budget(lock);
 	if (!waiter) {
@@ -688,13 +688,13 @@ static bool yield_and_spin(struct kmutex *lock, struct kmutex_task *self, int mo
 
 	if ((lock->options & KMUTEX__OPT_NO_SPIN) || !spinning_works(lock))
 		return false;
-	window_end = monotonic_ns() + YIELD_WINDOW_NS;
+	window_end = kmx_monotonic_ns() + YIELD_WINDOW_NS;
 	do {
 		KMX_TEST_POINT(KMUTEX_TP_YIELD, lock);
 		sched_yield();
 		if (!trylock_common(lock, self, TRY_PLAIN) || optimistic_spin(lock, self, NULL))
 			return true;
-	} while (monotonic_ns() < window_end &&
+	} while (kmx_monotonic_ns() < window_end &&
 		 !((mode & KMUTEX__TIMED) && kmx_deadline_passed(deadline, mode)));
 	return false;
 }
@@ -750,7 +750,7 @@ static void enqueue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 	 * WAITERS and takes wait_lock (so it sees the list); one that came before left the lock
 	 * free for our trylock.
 	 */
-	kmx_store(&waiter->since, monotonic_ns(), KMX_RELAXED); /* restamped when it is the head */
+	kmx_store(&waiter->since, kmx_monotonic_ns(), KMX_RELAXED); /* restamped when it is the head */
 	if (kmx_wait_list_add_tail(&lock->wait_list, waiter))
 		kmx_fetch_or(&lock->owner, KMX_FLAG_WAITERS, KMX_RELAXED);
 }
@@ -778,7 +778,7 @@ static void dequeue_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 		 * owning the lock, or having failed a TRY_BEFORE_SLEEP trylock that already
 		 * cleared AWAKE; either way no unlock can release alone between that and here.
 		 */
-		kmx_store(&kmx_wait_list_first(&lock->wait_list)->since, monotonic_ns(), KMX_RELAXED);
+		kmx_store(&kmx_wait_list_first(&lock->wait_list)->since, kmx_monotonic_ns(), KMX_RELAXED);
 		if (kmx_load(&lock->owner, KMX_RELAXED) & KMX_FLAG_AWAKE)
 			kmx_fetch_and(&lock->owner, ~KMX_FLAG_AWAKE, KMX_RELAXED);
 	}

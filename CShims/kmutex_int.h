@@ -6,6 +6,7 @@
 #define KMX_KMUTEX_INT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "kmutex.h"
@@ -18,6 +19,10 @@ extern const struct timespec kmx_far_future;
 bool kmx_deadline_passed(const struct timespec *deadline, int mode);
 /* Should an interruptible wait give up?  Consumes kmutex_interrupt_self()'s pending flag. */
 bool kmx_interrupted(int mode, bool signalled);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t kmx_monotonic_ns(void);
+/* How many threads may queue on an OSQ: one per CPU but the owner's (krwsem.c uses it too). */
+uint32_t kmx_max_osq_spinners(void);
 
 void kmx_lock_wait_list(struct kmutex *lock);
 void kmx_unlock_wait_list(struct kmutex *lock);

@@ -37,6 +37,7 @@ static void task_release(void *arg)
 	struct kmutex_task *task = arg;
 
 	kmutex__current = NULL;
+	task->read_held.nr = task->read_held.untracked = 0; /* read holds do not outlive a thread */
 	kmx_wait_lock(&pool_lock);
 	task->pool_next = pool_free;
 	pool_free = task;

@@ -29,10 +29,22 @@ struct kmutex_osq_node {
 /* Values of kmutex_task.wake. */
 enum { KMX_WAKE_SLEEP = 0, KMX_WAKE_UP = 1 };
 
+/*
+ * The read locks a thread holds on krwsems, for recursive reads (krwsem.c): a stack of up to
+ * KRWSEM_READ_HELD_SLOTS entries, one per hold, and a count of holds beyond that.  Only the
+ * thread itself reads or writes it.
+ */
+struct kmx_read_held {
+	const struct krwsem *sems[KRWSEM_READ_HELD_SLOTS];
+	uint32_t nr;         /* entries in sems */
+	uint32_t untracked;  /* holds beyond the slots, on unknown krwsems */
+};
+
 struct kmutex_task {
 	struct kmutex_osq_node osq;
 	uint32_t wake;                 /* futex word: KMX_WAKE_SLEEP while about to sleep */
 	struct kmutex_task *pool_next; /* free list of descriptors of exited threads */
+	struct kmx_read_held read_held;
 } __attribute__((aligned(64)));
 
 /* The OSQ node whose code (task id + 1) is `code`; NULL for 0. */

@@ -28,6 +28,30 @@ enum kmutex_test_point {
 	KMUTEX_TP_YIELD,
 };
 
+/* The same for krwsem (krwsem.c), with their own hook. */
+enum krwsem_test_point {
+	/* A waiter, reader or writer, dropped wait_lock and is about to sleep on its futex word
+	 * (a reader: it has just seen that it is not granted yet). */
+	KRWSEM_TP_WAITER_SLEEP,
+	/* A writer waiter returned from its futex sleep and has not retaken wait_lock yet. */
+	KRWSEM_TP_WRITER_WOKEN,
+	/* A waker, under wait_lock, has just granted the lock to a queued reader and marked its
+	 * wakeup (the futex wake comes after wait_lock is dropped). */
+	KRWSEM_TP_READER_GRANTED,
+};
+
+#ifdef KMUTEX_TEST_HOOKS
+extern void (*volatile krwsem_test_hook)(enum krwsem_test_point point, struct krwsem *sem);
+/* The count word, the length of the wait list; and the count set, on a krwsem nobody uses. */
+uint64_t krwsem_test_count(struct krwsem *sem);
+int krwsem_test_nr_waiters(struct krwsem *sem);
+void krwsem_test_set_count(struct krwsem *sem, uint64_t count);
+#define KRWSEM_TEST_POINT(point, sem) \
+	do { if (krwsem_test_hook) krwsem_test_hook((point), (sem)); } while (0)
+#else
+#define KRWSEM_TEST_POINT(point, sem) do { } while (0)
+#endif
+
 #ifdef KMUTEX_TEST_HOOKS
 extern void (*volatile kmutex_test_hook)(enum kmutex_test_point point, struct kmutex *lock);
 /* The raw owner word and the length of the wait list, for assertions. */

@@ -332,4 +332,7 @@ int kcond__wait(struct kcond *c, const struct kcond_mutex *m, int mode,
 }
 #endif
 
+/* The reader-writer semaphore, built on the same machinery. */
+#include "krwsem.h"
+
 #endif /* KMUTEX_H */

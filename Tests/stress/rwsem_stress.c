@@ -1,0 +1,444 @@
+/*
+ * A locktorture-style stress of one krwsem (the shape of the kernel's rwsem_lock torture type,
+ * written for krwsem; no code taken from it).
+ *
+ * Reader and writer threads of four kinds hammer one krwsem: plain, interruptible (a signal
+ * storm thread keeps sending SIGUSR1 to every worker; the handler calls
+ * kmutex_interrupt_self()), timed with short deadlines, and trylock.  Readers sometimes take
+ * the lock again while holding it (recursive reads must never block, writers waiting or not);
+ * writers sometimes downgrade.  The invariant, checked by both sides:
+ *   - a writer inside finds no other writer and no reader inside (two atomic counters);
+ *   - a reader inside finds no writer inside, and the two halves of the protected pair equal
+ *     (a writer bumps them one at a time, with a delay between);
+ *   - after an error return (-EINTR, -ETIMEDOUT) the caller holds nothing.
+ * Holds are short, one in LONG_HOLD lasts about a millisecond, so that waiters pile up, sleep
+ * and hand off.  A watchdog fails the run, naming the thread, when a worker's lock call has not
+ * returned for several seconds (nothing is allowed to be that slow: the HANDOFF bound).
+ * At the end, as locktorture does:
+ *     Reads:  Total: N  Max/Min: a/b ???  Fail: f
+ *     Writes: Total: N  Max/Min: a/b ???  Fail: f
+ * ("???" marks max/2 > min: reported, not failed on, since kinds differ by design), and the
+ * worst wait seen by each side (a figure, never a pass mark).  Exit 1 on any failure, 2 on a
+ * stuck worker.
+ *
+ * Usage: rwsem_stress [-d seconds] [-r readers] [-w writers] [-o nospin] [-s signal_period_us]
+ *                     [-W watchdog_seconds] [-l long_hold_one_in]
+ */
+#include "kmutex.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+enum kind { PLAIN, INTERRUPTIBLE, TIMED, TRY, NR_KINDS };
+static const char *const kind_name[NR_KINDS] = { "plain", "interruptible", "timed", "try" };
+
+enum failure {
+	F_TWO_WRITERS,     /* a writer found another writer inside */
+	F_WRITER_READERS,  /* a writer found readers inside */
+	F_READER_WRITER,   /* a reader found a writer inside */
+	F_TORN_PAIR,       /* a reader saw the protected pair mid-update */
+	F_ERROR_BUT_HELD,  /* an error return, yet the caller holds the lock */
+	F_BAD_RETURN,      /* a return code outside the documented ones */
+	F_LOST_UPDATE,     /* the pair disagrees with the write acquisitions */
+	NR_FAILURES
+};
+static const char *const failure_name[NR_FAILURES] = {
+	"two writers inside", "a writer found readers inside", "a reader found a writer inside",
+	"a reader saw a torn update", "error return while holding the lock",
+	"unexpected return code", "protected counter lost updates",
+};
+
+struct worker {
+	int id;
+	int writer;
+	enum kind kind;
+	pthread_t thread;
+	pid_t tid;              /* atomic: read by the watchdog */
+	unsigned seed;
+	long acquisitions, interrupted, timed_out, busy;
+	long long max_wait_ns;  /* longest call that returned with the lock (a figure) */
+	unsigned long calls;    /* atomic: the watchdog's progress mark */
+} __attribute__((aligned(64)));
+
+static struct krwsem sem;
+static long pair_a, pair_b;              /* plain: protected by the write lock */
+static int writers_inside, readers_inside; /* atomic */
+static long failures[NR_FAILURES];       /* atomic */
+static int stop_workers, stop_storm, stop_watchdog; /* atomic */
+
+static int nr_readers = 4, nr_writers = 4;
+static int duration_s = 4, watchdog_s = 10;
+static long signal_period_us = 200;
+static unsigned long long_hold_every = 500;
+static unsigned sem_flags;
+static struct worker *workers;
+static int nr_workers;
+
+static void fail(enum failure f)
+{
+	__atomic_fetch_add(&failures[f], 1, __ATOMIC_RELAXED);
+}
+
+static long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static struct timespec mono_after_ns(long long ns)
+{
+	struct timespec ts;
+
+	ns += mono_ns();
+	ts.tv_sec = ns / 1000000000LL;
+	ts.tv_nsec = ns % 1000000000LL;
+	return ts;
+}
+
+/* Busy-wait: a short delay, or one in long_hold_every about 1 ms (locktorture's long hold). */
+static __attribute__((noinline)) void delay(struct worker *w)
+{
+	if (long_hold_every && rand_r(&w->seed) % long_hold_every == 0) {
+		long long end = mono_ns() + 1000000;
+
+		while (mono_ns() < end)
+			__asm__ __volatile__("" ::: "memory");
+	} else {
+		for (unsigned i = rand_r(&w->seed) % 256; i > 0; i--)
+			__asm__ __volatile__("" ::: "memory");
+	}
+}
+
+/* A deadline: mostly within 300 us, sometimes 20 ms away, sometimes already past. */
+static struct timespec short_deadline(struct worker *w)
+{
+	unsigned r = (unsigned)rand_r(&w->seed);
+
+	if (r % 16 == 0)
+		return mono_after_ns(-1000000);
+	if (r % 8 == 0)
+		return mono_after_ns(20000000);
+	return mono_after_ns((long long)(r % 300) * 1000);
+}
+
+/* One lock call of the worker's kind: 0 (held), or the error (-EBUSY for a failed try). */
+static int acquire(struct worker *w)
+{
+	struct timespec deadline;
+	int r, ok;
+
+	switch (w->kind) {
+	case PLAIN:
+		if (w->writer)
+			krwsem_down_write(&sem);
+		else
+			krwsem_down_read(&sem);
+		return 0;
+	case INTERRUPTIBLE:
+		r = w->writer ? krwsem_down_write_interruptible(&sem)
+			      : krwsem_down_read_interruptible(&sem);
+		if (r != 0 && r != -EINTR)
+			fail(F_BAD_RETURN);
+		return r;
+	case TIMED:
+		deadline = short_deadline(w);
+		r = w->writer ? krwsem_down_write_timeout(&sem, &deadline)
+			      : krwsem_down_read_timeout(&sem, &deadline);
+		if (r != 0 && r != -ETIMEDOUT)
+			fail(F_BAD_RETURN);
+		return r;
+	default:
+		ok = w->writer ? krwsem_down_write_trylock(&sem) : krwsem_down_read_trylock(&sem);
+		if (ok != 0 && ok != 1)
+			fail(F_BAD_RETURN);
+		return ok ? 0 : -EBUSY;
+	}
+}
+
+/* Inside a read lock (ours, or a downgraded write lock). */
+static void read_section(struct worker *w)
+{
+	__atomic_fetch_add(&readers_inside, 1, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&writers_inside, __ATOMIC_RELAXED))
+		fail(F_READER_WRITER);
+	if (pair_a != pair_b)
+		fail(F_TORN_PAIR);
+	/* Now and then a recursive read: it must be granted at once, writers waiting or not. */
+	if (rand_r(&w->seed) % 8 == 0) {
+		if (rand_r(&w->seed) % 2) {
+			krwsem_down_read(&sem);
+		} else if (!krwsem_down_read_trylock(&sem)) {
+			fprintf(stderr, "rwsem_stress: FAIL: recursive read trylock refused (worker %d)\n",
+				w->id);
+			_exit(1);
+		}
+		if (pair_a != pair_b)
+			fail(F_TORN_PAIR);
+		krwsem_up_read(&sem);
+	}
+	delay(w);
+	if (__atomic_load_n(&writers_inside, __ATOMIC_RELAXED))
+		fail(F_READER_WRITER);
+	__atomic_fetch_sub(&readers_inside, 1, __ATOMIC_RELAXED);
+}
+
+static void write_section(struct worker *w)
+{
+	if (__atomic_exchange_n(&writers_inside, 1, __ATOMIC_RELAXED))
+		fail(F_TWO_WRITERS);
+	if (__atomic_load_n(&readers_inside, __ATOMIC_RELAXED))
+		fail(F_WRITER_READERS);
+	pair_a++;
+	delay(w);
+	pair_b++;
+	if (__atomic_load_n(&readers_inside, __ATOMIC_RELAXED))
+		fail(F_WRITER_READERS);
+	__atomic_store_n(&writers_inside, 0, __ATOMIC_RELAXED);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	__atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELAXED);
+	while (!__atomic_load_n(&stop_workers, __ATOMIC_RELAXED)) {
+		long long start = mono_ns();
+		int r = acquire(w);
+
+		if (r == 0) {
+			long long waited = mono_ns() - start;
+
+			if (waited > w->max_wait_ns)
+				w->max_wait_ns = waited;
+			w->acquisitions++;
+			if (w->writer) {
+				write_section(w);
+				if (rand_r(&w->seed) % 8 == 0) {
+					krwsem_downgrade_write(&sem);
+					read_section(w);
+					krwsem_up_read(&sem);
+				} else {
+					krwsem_up_write(&sem);
+				}
+			} else {
+				read_section(w);
+				krwsem_up_read(&sem);
+			}
+		} else {
+			/* After an error we hold nothing: no write lock, no read lock recorded. */
+			if (krwsem_write_held_by_self(&sem) || krwsem_read_held_by_self(&sem)) {
+				fail(F_ERROR_BUT_HELD);
+				fprintf(stderr, "rwsem_stress: FAIL: worker %d (%s %s) returned %d but "
+					"holds the lock\n", w->id, w->writer ? "writer" : "reader",
+					kind_name[w->kind], r);
+				_exit(1);
+			}
+			if (r == -EINTR)
+				w->interrupted++;
+			else if (r == -ETIMEDOUT)
+				w->timed_out++;
+			else
+				w->busy++;
+		}
+		/* RELAXED: a progress counter for the watchdog; it orders nothing. */
+		__atomic_store_n(&w->calls, w->calls + 1, __ATOMIC_RELAXED);
+		if (rand_r(&w->seed) % 64 == 0) {
+			struct timespec pause_ts = { 0, (long)(rand_r(&w->seed) % 50) * 1000 };
+
+			nanosleep(&pause_ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+/* ---- the signal storm, the watchdog ------------------------------------------------------ */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	kmutex_interrupt_self();
+}
+
+/* Signals every worker: plain and timed calls must ignore interruptions. */
+static void *storm_main(void *arg)
+{
+	unsigned seed = 4242;
+	struct timespec period = { 0, signal_period_us * 1000 };
+
+	(void)arg;
+	while (!__atomic_load_n(&stop_storm, __ATOMIC_RELAXED)) {
+		pthread_kill(workers[rand_r(&seed) % (unsigned)nr_workers].thread, SIGUSR1);
+		nanosleep(&period, NULL);
+	}
+	return NULL;
+}
+
+static void *watchdog_main(void *arg)
+{
+	unsigned long *last = calloc((size_t)nr_workers, sizeof(*last));
+	long long *since = calloc((size_t)nr_workers, sizeof(*since));
+	struct timespec tick = { 0, 100 * 1000000 };
+
+	(void)arg;
+	if (!last || !since)
+		abort();
+	for (int i = 0; i < nr_workers; i++)
+		since[i] = mono_ns();
+	while (!__atomic_load_n(&stop_watchdog, __ATOMIC_RELAXED)) {
+		nanosleep(&tick, NULL);
+		for (int i = 0; i < nr_workers; i++) {
+			struct worker *w = &workers[i];
+			unsigned long calls = __atomic_load_n(&w->calls, __ATOMIC_RELAXED);
+
+			if (calls != last[i]) {
+				last[i] = calls;
+				since[i] = mono_ns();
+			} else if (mono_ns() - since[i] > watchdog_s * 1000000000LL) {
+				fprintf(stderr, "rwsem_stress: FAIL: worker %d (%s %s, tid %d) stuck in a "
+					"lock call for %d s (after %lu calls); count 0x%llx\n", w->id,
+					w->writer ? "writer" : "reader", kind_name[w->kind],
+					(int)__atomic_load_n(&w->tid, __ATOMIC_RELAXED), watchdog_s, calls,
+					(unsigned long long)__atomic_load_n(&sem.count, __ATOMIC_RELAXED));
+				_exit(2);
+			}
+		}
+	}
+	free(last);
+	free(since);
+	return NULL;
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static void usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s [-d seconds] [-r readers] [-w writers] [-o nospin] "
+		"[-s signal_period_us (0: no storm)] [-W watchdog_seconds] "
+		"[-l long_hold_one_in (0: never)]\n", prog);
+	exit(64);
+}
+
+static void parse_args(int argc, char **argv)
+{
+	int opt;
+
+	while ((opt = getopt(argc, argv, "d:r:w:o:s:W:l:")) != -1) {
+		switch (opt) {
+		case 'd': duration_s = atoi(optarg); break;
+		case 'r': nr_readers = atoi(optarg); break;
+		case 'w': nr_writers = atoi(optarg); break;
+		case 'o':
+			if (!strcmp(optarg, "nospin"))
+				sem_flags = KRWSEM_NO_SPIN;
+			else if (strcmp(optarg, "none"))
+				usage(argv[0]);
+			break;
+		case 's': signal_period_us = atol(optarg); break;
+		case 'W': watchdog_s = atoi(optarg); break;
+		case 'l': long_hold_every = strtoul(optarg, NULL, 10); break;
+		default: usage(argv[0]);
+		}
+	}
+	if (duration_s <= 0 || nr_readers < 0 || nr_writers < 0 || nr_readers + nr_writers == 0 ||
+	    watchdog_s <= 0 || signal_period_us < 0 || signal_period_us >= 1000000)
+		usage(argv[0]);
+}
+
+/* One side's locktorture line; returns its total acquisitions. */
+static long report_side(int writer)
+{
+	long total = 0, max = 0, min = -1, intr = 0, tmo = 0, busy = 0;
+	long long worst = 0;
+
+	for (int i = 0; i < nr_workers; i++) {
+		struct worker *w = &workers[i];
+
+		if (w->writer != writer)
+			continue;
+		total += w->acquisitions;
+		max = w->acquisitions > max ? w->acquisitions : max;
+		min = min < 0 || w->acquisitions < min ? w->acquisitions : min;
+		intr += w->interrupted;
+		tmo += w->timed_out;
+		busy += w->busy;
+		worst = w->max_wait_ns > worst ? w->max_wait_ns : worst;
+	}
+	if (min < 0)
+		return 0;
+	printf("%s Total: %ld  Max/Min: %ld/%ld %s  (-EINTR %ld, -ETIMEDOUT %ld, try refused %ld; "
+	       "worst wait %.3f ms)\n", writer ? "Writes:" : "Reads: ", total, max, min,
+	       max / 2 > min ? "???" : "", intr, tmo, busy, (double)worst / 1e6);
+	return total;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	pthread_t storm, watchdog;
+	long fails = 0, writes;
+
+	parse_args(argc, argv);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	nr_workers = nr_readers + nr_writers;
+	printf("rwsem_stress: %d readers, %d writers, %d s, %s, signal every %ld us, long hold 1 "
+	       "in %lu, watchdog %d s\n", nr_readers, nr_writers, duration_s,
+	       sem_flags ? "nospin" : "spin", signal_period_us, long_hold_every, watchdog_s);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	krwsem_init_flags(&sem, sem_flags);
+	workers = aligned_alloc(64, sizeof(*workers) * (size_t)nr_workers);
+	if (!workers)
+		abort();
+	for (int i = 0; i < nr_workers; i++) {
+		workers[i] = (struct worker){ .id = i, .writer = i >= nr_readers,
+					      .kind = (enum kind)((i >= nr_readers ? i - nr_readers : i) % NR_KINDS),
+					      .seed = 0x9e3779b9u * (unsigned)(i + 1) };
+		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]))
+			abort();
+	}
+	pthread_create(&watchdog, NULL, watchdog_main, NULL);
+	if (signal_period_us)
+		pthread_create(&storm, NULL, storm_main, NULL);
+	sleep((unsigned)duration_s);
+
+	if (signal_period_us) { /* first: it must not signal a worker that has exited */
+		__atomic_store_n(&stop_storm, 1, __ATOMIC_RELAXED);
+		pthread_join(storm, NULL);
+	}
+	__atomic_store_n(&stop_workers, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < nr_workers; i++)
+		pthread_join(workers[i].thread, NULL);
+	__atomic_store_n(&stop_watchdog, 1, __ATOMIC_RELAXED);
+	pthread_join(watchdog, NULL);
+
+	report_side(0);
+	writes = report_side(1);
+	if (pair_a != pair_b || pair_a != writes)
+		fail(F_LOST_UPDATE);
+	for (int f = 0; f < NR_FAILURES; f++) {
+		long n = __atomic_load_n(&failures[f], __ATOMIC_RELAXED);
+
+		if (n)
+			fprintf(stderr, "rwsem_stress: FAIL: %s: %ld\n", failure_name[f], n);
+		fails += n;
+	}
+	if (__atomic_load_n(&sem.count, __ATOMIC_RELAXED) != 0) {
+		fprintf(stderr, "rwsem_stress: FAIL: count 0x%llx after every worker left\n",
+			(unsigned long long)__atomic_load_n(&sem.count, __ATOMIC_RELAXED));
+		fails++;
+	}
+	krwsem_destroy(&sem);
+	free(workers);
+	printf("rwsem_stress: %s (Fail: %ld)\n", fails ? "FAIL" : "PASS", fails);
+	return fails ? 1 : 0;
+}
