@@ -67,6 +67,7 @@
 #include "atomic.h"
 #include "debug.h"
 #include "futex.h"
+#include "hung_task.h"
 #include "kmutex_int.h"
 #include "task.h"
 #include "wait_list.h"
@@ -332,6 +333,7 @@ static void cancel_cleanup(void *arg)
 	uint32_t found;
 	bool resignal;
 
+	kmx_hung_end(ctx->waiter->task);
 	/* Moved before we claimed it: the mover dropped our reference, keep off the kcond. */
 	if (!claim_for_recheck(ctx->waiter, &found) && found == KMX_WAITER_ON_MUTEX) {
 		mutex_relock(ctx->m, ctx->waiter);
@@ -383,6 +385,9 @@ int kcond__wait(struct kcond *c, const struct kcond_mutex *m, int mode,
 	/* RELAXED: destroy may only run once we are off the list, which c->lock orders. */
 	kmx_add_return(&c->refs, 1, KMX_RELAXED);
 	enqueue_on_cond(c, &waiter, m);
+	kmx_hung_begin(self, KMX_BLOCKED_CONDVAR, c, m->kmutex ? (void *)m->kmutex : m->foreign,
+		       &waiter, __builtin_return_address(0),
+		       (uint32_t)mode | (m->kmutex ? KMX_HUNG_WITH_KMUTEX : 0));
 	mutex_unlock(m);
 	for (;;) {
 		bool signalled = (mode & KCOND__CANCELLABLE) ? sleep_cancellable(&ctx, mode, deadline)
@@ -398,6 +403,7 @@ int kcond__wait(struct kcond *c, const struct kcond_mutex *m, int mode,
 		if (ret <= 0)
 			break;
 	}
+	kmx_hung_end(self);
 	if (own_ref)
 		put_ref(c);
 	mutex_relock(m, &waiter);

@@ -58,6 +58,7 @@
 #include "atomic.h"
 #include "debug.h"
 #include "futex.h"
+#include "hung_task.h"
 #include "kmutex_int.h"
 #include "lock_class.h"
 #include "lockdep.h"
@@ -864,8 +865,9 @@ static __attribute__((noinline)) int lock_call_done(struct kmutex *lock, struct 
 	return ret;
 }
 
-/* M:lock_slowpath.  mainline's __mutex_lock_common(), without ww_mutex. */
-static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadline)
+/* M:lock_slowpath.  mainline's __mutex_lock_common(), without ww_mutex.  ip: the lock call's
+ * return address, for the hung-task watchdog. */
+static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadline, const void *ip)
 {
 	struct kmutex_task *self = kmutex__self();
 	struct kmutex_waiter waiter = { .task = self };
@@ -901,7 +903,9 @@ static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadl
 	}
 	kmx_contention_sleep(lock, &contention);
 	enqueue_waiter(lock, &waiter);
+	kmx_hung_begin(self, KMX_BLOCKED_MUTEX, lock, NULL, NULL, ip, (uint32_t)mode);
 	ret = wait_for_lock(lock, self, &waiter, mode, deadline, false);
+	kmx_hung_end(self);
 	dequeue_waiter(lock, &waiter);
 	unlock_wait_list(lock);
 	return lock_call_done(lock, &contention, ret);
@@ -919,7 +923,7 @@ static int lock_slow_tracked(struct kmutex *lock, int mode, const struct timespe
 
 	check_valid(lock);
 	kmx_lockdep_mutex_acquire(lock, subclass, mode ? KMX_LD_WAIT : 0, ip);
-	ret = lock_slow(lock, mode, deadline);
+	ret = lock_slow(lock, mode, deadline, ip);
 	if (ret)
 		kmx_lockdep_mutex_release(lock);
 	return ret;
@@ -978,8 +982,12 @@ struct kmutex_task *kmx_wake_moved_head(struct kmutex *lock)
  */
 void kmx_lock_moved_waiter(struct kmutex *lock, struct kmutex_waiter *waiter)
 {
-	kmx_lockdep_mutex_acquire(lock, 0, 0, __builtin_return_address(0)); /* the kcond relock */
+	const void *ip = __builtin_return_address(0);
+
+	kmx_lockdep_mutex_acquire(lock, 0, 0, ip); /* the kcond relock */
+	kmx_hung_begin(waiter->task, KMX_BLOCKED_MUTEX, lock, NULL, NULL, ip, 0);
 	(void)wait_for_lock(lock, waiter->task, waiter, 0, NULL, true); /* plain: cannot fail */
+	kmx_hung_end(waiter->task);
 	dequeue_waiter(lock, waiter);
 	unlock_wait_list(lock);
 	kmx_acquired_event(lock);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "symbolize.h"
 #include "wait_lock.h"
 
 enum { MODE_UNKNOWN = 0, MODE_OFF = 1, MODE_ON = 2, MODE_ABORT = 3 };
@@ -298,22 +299,10 @@ __attribute__((format(printf, 1, 2))) static void out(const char *fmt, ...)
 /* "function+0xoff [module]" for a code address, as the kernel's %pS. */
 static void out_symbol(const void *ip)
 {
-	Dl_info info;
+	char sym[256];
 
-	if (ip && dladdr(ip, &info) && info.dli_sname) {
-		const char *mod = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
-
-		out("%s+0x%lx [%s]", info.dli_sname,
-		    (unsigned long)((const char *)ip - (const char *)info.dli_saddr),
-		    mod ? mod + 1 : (info.dli_fname ? info.dli_fname : "?"));
-	} else if (ip && dladdr(ip, &info) && info.dli_fname) {
-		const char *mod = strrchr(info.dli_fname, '/');
-
-		out("%p [%s+0x%lx]", ip, mod ? mod + 1 : info.dli_fname,
-		    (unsigned long)((const char *)ip - (const char *)info.dli_fbase));
-	} else {
-		out("%p", ip);
-	}
+	kmx_symbolize(sym, sizeof(sym), ip);
+	out("%s", sym);
 }
 
 static void out_frames(void *const *frames, uint32_t n)

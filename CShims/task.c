@@ -38,6 +38,7 @@ static void task_release(void *arg)
 
 	kmutex__current = NULL;
 	task->read_held.nr = task->read_held.untracked = 0; /* read holds do not outlive a thread */
+	kmx_hung_task_released(task);
 	kmx_wait_lock(&pool_lock);
 	task->pool_next = pool_free;
 	pool_free = task;
@@ -78,11 +79,13 @@ static struct kmutex_task *task_new(void)
 		 */
 		kmx_store(&chunks[chunk], mem, KMX_RELAXED);
 	}
-	nr_tasks = id + 1;
 	task = &chunks[chunk][id % TASKS_PER_CHUNK];
 	/* A new descriptor (mmap'd zeros): nobody else can see it yet, plain stores are fine. */
 	task->wake = KMX_WAKE_UP;
 	task->osq.code = id + 1;
+	/* RELEASE: the hung-task watchdog reads the count without pool_lock (kmx_task_count()),
+	 * then the chunk and the descriptor: they are written above. */
+	kmx_store(&nr_tasks, id + 1, KMX_RELEASE);
 	return task;
 }
 
@@ -115,7 +118,37 @@ struct kmutex_task *kmutex__task_create(void)
 	if (pthread_setspecific(exit_key, task) != 0)
 		kmx_fatal("cannot register a kmutex descriptor for thread exit");
 	kmutex__current = task;
+	kmx_hung_task_taken(task);
 	return task;
+}
+
+uint32_t kmx_task_count(void)
+{
+	/* ACQUIRE pairs with task_new()'s RELEASE: the chunks and descriptors counted exist. */
+	return kmx_load(&nr_tasks, KMX_ACQUIRE);
+}
+
+/* id < kmx_task_count(). */
+struct kmutex_task *kmx_task_at(uint32_t id)
+{
+	/* RELAXED: ordered by kmx_task_count()'s ACQUIRE, which the caller did first. */
+	return &kmx_load(&chunks[id / TASKS_PER_CHUNK], KMX_RELAXED)[id % TASKS_PER_CHUNK];
+}
+
+bool kmx_is_task(const void *p)
+{
+	uint32_t n = kmx_task_count();
+
+	for (uint32_t c = 0; c * TASKS_PER_CHUNK < n; c++) {
+		/* RELAXED: as kmx_task_at(). */
+		const char *base = (const char *)kmx_load(&chunks[c], KMX_RELAXED);
+		size_t off = (size_t)((const char *)p - base);
+
+		if ((const char *)p >= base && off < TASKS_PER_CHUNK * sizeof(struct kmutex_task))
+			return off % sizeof(struct kmutex_task) == 0 &&
+			       c * TASKS_PER_CHUNK + off / sizeof(struct kmutex_task) < n;
+	}
+	return false;
 }
 
 /* M:signal (verify/kmutex.pml proctype sig) */

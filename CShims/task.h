@@ -14,8 +14,10 @@
 #ifndef KMX_TASK_H
 #define KMX_TASK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "hung_task.h"
 #include "kmutex.h"
 
 struct kmutex_osq_node {
@@ -45,10 +47,17 @@ struct kmutex_task {
 	uint32_t wake;                 /* futex word: KMX_WAKE_SLEEP while about to sleep */
 	struct kmutex_task *pool_next; /* free list of descriptors of exited threads */
 	struct kmx_read_held read_held;
+	struct kmx_hung_record hung;   /* what the thread is blocked on (hung_task.h) */
 } __attribute__((aligned(64)));
 
 /* The OSQ node whose code (task id + 1) is `code`; NULL for 0. */
 struct kmutex_osq_node *kmx_osq_node_of(uint32_t code);
+
+/* Descriptors handed out so far (ids 0..n-1), and the one with id `id`: for the watchdog. */
+uint32_t kmx_task_count(void);
+struct kmutex_task *kmx_task_at(uint32_t id);
+/* Is p the address of a descriptor?  (An owner word read from a lock that may be garbage.) */
+bool kmx_is_task(const void *p);
 
 /* The pending interruption of kmutex_interrupt_self(): 1 if there was one, consumed. */
 int kmx_take_interruption(void);

@@ -1,0 +1,370 @@
+/*
+ * The hung-task watchdog on kmutex and kcond directly (docs/hung-task.md).  One scenario per
+ * run, named by argv[1]; mk/hung.mk runs each with KMUTEX_HUNG_TIMEOUT set, under `timeout`.
+ * Every check waits for report text or for watchdog scans, never for a time.  Built with
+ * -rdynamic so that dladdr names the functions and lock variables below (hence not static).
+ *
+ *   abba      two threads, two mutexes, each holds one and wants the other: one deadlock
+ *             report naming both threads, both locks and the functions where each waits
+ *   owner     a thread waits for a mutex whose owner sleeps in nanosleep: the report shows
+ *             the owner's stack, taken at that moment
+ *   condvar   a condvar wait nobody signals: reported as such
+ *   stale     waits that time out or are interrupted (mutex and condvar), then a sentinel
+ *             hang: the sentinel alone is reported, so no record outlived its wait
+ *   progress  a long, heavily contended run that keeps making progress, then the sentinel:
+ *             the sentinel alone is reported
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "kmutex.h"
+#include "futex.h"
+#include "harness.h"
+#include "task.h"
+
+DEFINE_KMUTEX(lock_a);
+DEFINE_KMUTEX(lock_b);
+DEFINE_KMUTEX(sleepy_lock);
+DEFINE_KMUTEX(sentinel_lock);
+DEFINE_KMUTEX(held_lock);
+DEFINE_KMUTEX(cond_mutex);
+struct kcond lonely_cond = KCOND_INITIALIZER;
+
+static pthread_barrier_t both_hold;
+static int never[2]; /* a pipe nobody writes: parks threads outside kmutex */
+
+static void name_self(const char *name)
+{
+	pthread_setname_np(pthread_self(), name);
+}
+
+static void park_forever(void)
+{
+	char c;
+
+	while (read(never[0], &c, 1) != 0)
+		;
+}
+
+/* ---- abba -------------------------------------------------------------------------------- */
+
+__attribute__((noinline)) void *abba_thread_a(void *arg)
+{
+	(void)arg;
+	name_self("abba-a");
+	kmutex_lock(&lock_a);
+	pthread_barrier_wait(&both_hold);
+	kmutex_lock(&lock_b); /* never returns */
+	return NULL;
+}
+
+__attribute__((noinline)) void *abba_thread_b(void *arg)
+{
+	(void)arg;
+	name_self("abba-b");
+	kmutex_lock(&lock_b);
+	pthread_barrier_wait(&both_hold);
+	kmutex_lock(&lock_a); /* never returns */
+	return NULL;
+}
+
+static void abba(void)
+{
+	pthread_t a, b;
+	char buf[16384];
+	const char *r;
+
+	pthread_barrier_init(&both_hold, NULL, 2);
+	pthread_create(&a, NULL, abba_thread_a, NULL);
+	pthread_create(&b, NULL, abba_thread_b, NULL);
+	wait_for_text("Found 1 deadlock.");
+	r = section("INFO: task abba-", buf, sizeof(buf));
+	expect(r, "Found one kmutex deadlock", "abba");
+	expect(r, "\"abba-a\" tid", "abba");
+	expect(r, "\"abba-b\" tid", "abba");
+	expect(r, "waiting to lock mutex", "abba");
+	expect(r, "(lock_a) [lock_a+0x0", "abba");
+	expect(r, "(lock_b) [lock_b+0x0", "abba");
+	expect(r, "at: abba_thread_a+", "abba");
+	expect(r, "at: abba_thread_b+", "abba");
+	expect(r, "- holding mutex", "abba");
+	/* Each hung wait once: both threads are in the one report, for good. */
+	wait_scans(3);
+	if (count(" blocked for more than ") != 1)
+		fail("abba: %u reports, want exactly 1", count(" blocked for more than "));
+}
+
+/* ---- owner sleeping elsewhere --------------------------------------------------------------- */
+
+static atomic_int sleeper_holds;
+
+__attribute__((noinline)) void *owner_sleeps_elsewhere(void *arg)
+{
+	(void)arg;
+	name_self("sleepy-owner");
+	kmutex_lock(&sleepy_lock);
+	atomic_store(&sleeper_holds, 1);
+	for (;;) {
+		struct timespec ts = { 1000, 0 };
+
+		nanosleep(&ts, NULL); /* a signal (the watchdog's) ends it early: sleep again */
+	}
+	return NULL;
+}
+
+__attribute__((noinline)) void *wait_behind_sleeper(void *arg)
+{
+	(void)arg;
+	name_self("blocked-waiter");
+	kmutex_lock(&sleepy_lock);
+	return NULL;
+}
+
+static void owner(void)
+{
+	pthread_t o, w;
+	char buf[16384];
+	const char *r;
+
+	pthread_create(&o, NULL, owner_sleeps_elsewhere, NULL);
+	while (!atomic_load(&sleeper_holds))
+		drain();
+	pthread_create(&w, NULL, wait_behind_sleeper, NULL);
+	wait_for_text("what it is doing now:");
+	wait_for_text("\nStacks:");
+	wait_scans(1); /* the report is written in one piece: it is complete after a scan */
+	r = section("INFO: task blocked-waiter", buf, sizeof(buf));
+	expect(r, "is blocked on a mutex owned by task sleepy-owner:", "owner");
+	expect(r, "(sleepy_lock) [sleepy_lock+0x0", "owner");
+	expect(r, "at: wait_behind_sleeper+", "owner");
+	r = strstr(r, "\"sleepy-owner\" tid");
+	r = r ? strstr(r + 1, "\"sleepy-owner\" tid") : NULL; /* its stack, after the chain */
+	if (!r)
+		fail("owner: no stack section for the owner");
+	expect(r, "what it is doing now:", "owner");
+	expect(r, "nanosleep", "owner");
+	expect(r, "owner_sleeps_elsewhere+", "owner");
+}
+
+/* ---- condvar nobody signals ------------------------------------------------------------------ */
+
+__attribute__((noinline)) void *wait_for_nothing(void *arg)
+{
+	(void)arg;
+	name_self("cv-waiter");
+	kmutex_lock(&cond_mutex);
+	for (;;)
+		kcond_wait(&lonely_cond, &cond_mutex);
+	return NULL;
+}
+
+static void condvar(void)
+{
+	pthread_t t;
+	char buf[16384];
+	const char *r;
+
+	pthread_create(&t, NULL, wait_for_nothing, NULL);
+	wait_for_text("\nStacks:");
+	wait_scans(1);
+	r = section("INFO: task cv-waiter", buf, sizeof(buf));
+	expect(r, "is waiting on a condition variable that nobody has signalled", "condvar");
+	expect(r, "[lonely_cond+0x0", "condvar");
+	expect(r, "with mutex", "condvar");
+	expect(r, "(cond_mutex)", "condvar");
+	expect(r, "at: wait_for_nothing+", "condvar");
+	wait_scans(3);
+	if (count(" blocked for more than ") != 1)
+		fail("condvar: %u reports, want exactly 1", count(" blocked for more than "));
+}
+
+/* ---- the sentinel: a real hang after the runs that must not be reported ------------------- */
+
+__attribute__((noinline)) void *sentinel_waits(void *arg)
+{
+	(void)arg;
+	name_self("sentinel");
+	kmutex_lock(&sentinel_lock);
+	return NULL;
+}
+
+/*
+ * main holds sentinel_lock; a thread waits for it.  Any record left over from before is older
+ * than the sentinel's wait, so it would be reported no later than the sentinel: once the
+ * sentinel's report is out and two more scans are done, the sentinel must be the only report.
+ */
+static void sentinel_only(const char *what)
+{
+	pthread_t s;
+
+	kmutex_lock(&sentinel_lock);
+	pthread_create(&s, NULL, sentinel_waits, NULL);
+	wait_for_text("INFO: task sentinel:");
+	wait_scans(2);
+	if (count(" blocked for more than ") != 1 || !strstr(captured, "(sentinel_lock)"))
+		fail("%s: %u reports, want exactly 1, the sentinel's", what, count(" blocked for more than "));
+}
+
+/* ---- stale records ------------------------------------------------------------------------- */
+
+static struct kmutex_task *_Atomic waiter_task[4];
+static atomic_int wait_result[4];
+
+static void interrupt_handler(int sig)
+{
+	(void)sig;
+	kmutex_interrupt_self();
+}
+
+static struct timespec soon(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += 100000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
+__attribute__((noinline)) void *stale_waiter(void *arg)
+{
+	int which = (int)(intptr_t)arg, ret = 0;
+	static const char *const names[] = { "timed-out", "interrupted", "cv-timed-out", "cv-interrupted" };
+	struct timespec deadline = soon();
+
+	name_self(names[which]);
+	atomic_store(&waiter_task[which], kmutex__self());
+	switch (which) {
+	case 0:
+		ret = kmutex_lock_timeout(&held_lock, &deadline);
+		break;
+	case 1:
+		ret = kmutex_lock_interruptible(&held_lock);
+		break;
+	case 2:
+		kmutex_lock(&cond_mutex);
+		ret = kcond_wait_timeout(&lonely_cond, &cond_mutex, &deadline);
+		kmutex_unlock(&cond_mutex);
+		break;
+	case 3:
+		kmutex_lock(&cond_mutex);
+		ret = kcond_wait_interruptible(&lonely_cond, &cond_mutex);
+		kmutex_unlock(&cond_mutex);
+		break;
+	}
+	atomic_store(&wait_result[which], ret ? ret : 1);
+	park_forever(); /* alive, so its descriptor keeps any stale record */
+	return NULL;
+}
+
+/* Wait until thread `which` is in its recorded wait (the record says so). */
+static void wait_until_blocked(int which, uint32_t kind)
+{
+	struct kmutex_task *t;
+
+	while (!(t = atomic_load(&waiter_task[which])) ||
+	       __atomic_load_n(&t->hung.kind, __ATOMIC_ACQUIRE) != kind)
+		drain();
+}
+
+static void stale(void)
+{
+	static const int want[4] = { -ETIMEDOUT, -EINTR, -ETIMEDOUT, -EINTR };
+	struct sigaction sa = { .sa_handler = interrupt_handler };
+	pthread_t t[4];
+
+	sigaction(SIGUSR1, &sa, NULL);
+	kmutex_lock(&held_lock); /* held by main to the end */
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, stale_waiter, (void *)(intptr_t)i);
+	wait_until_blocked(1, KMX_BLOCKED_MUTEX);
+	pthread_kill(t[1], SIGUSR1);
+	wait_until_blocked(3, KMX_BLOCKED_CONDVAR);
+	pthread_kill(t[3], SIGUSR1);
+	for (int i = 0; i < 4; i++) {
+		while (!atomic_load(&wait_result[i]))
+			drain();
+		if (atomic_load(&wait_result[i]) != want[i])
+			fail("stale: waiter %d returned %d, want %d", i, atomic_load(&wait_result[i]), want[i]);
+	}
+	sentinel_only("stale");
+}
+
+/* ---- progress -------------------------------------------------------------------------------- */
+
+static struct kmutex busy[2];
+static atomic_int stop;
+static atomic_ulong acquisitions, sleeps;
+
+__attribute__((noinline)) void *busy_worker(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	unsigned long n = 0;
+
+	name_self("busy");
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		struct kmutex *m = &busy[rand_r(&seed) & 1];
+
+		kmutex_lock(m);
+		for (volatile int i = 0; i < 50; i++) /* a critical section of well under 1 us */
+			;
+		kmutex_unlock(m);
+		n++;
+	}
+	atomic_fetch_add(&acquisitions, n);
+	atomic_fetch_add(&sleeps, kmx_futex_waits);
+	return NULL;
+}
+
+static void progress(unsigned nscans)
+{
+	pthread_t t[8];
+
+	/* No spinning: every contended lock sleeps, so waits are recorded by the hundred thousand. */
+	kmutex_init_flags(&busy[0], KMUTEX_NO_SPIN);
+	kmutex_init_flags(&busy[1], KMUTEX_NO_SPIN);
+	for (int i = 0; i < 8; i++)
+		pthread_create(&t[i], NULL, busy_worker, (void *)(uintptr_t)(i + 1));
+	wait_scans(nscans);
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	printf("progress: %lu acquisitions, %lu sleeps over %u watchdog scans\n",
+	       atomic_load(&acquisitions), atomic_load(&sleeps), nscans);
+	if (atomic_load(&sleeps) < 100)
+		fail("progress: only %lu sleeps: the run did not exercise the recorded waits",
+		     atomic_load(&sleeps));
+	if (count(" blocked for more than "))
+		fail("progress: a progressing run was reported");
+	sentinel_only("progress");
+}
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "";
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (pipe(never) != 0)
+		fail("pipe");
+	capture_stderr();
+	if (!strcmp(what, "abba"))
+		abba();
+	else if (!strcmp(what, "owner"))
+		owner();
+	else if (!strcmp(what, "condvar"))
+		condvar();
+	else if (!strcmp(what, "stale"))
+		stale();
+	else if (!strcmp(what, "progress"))
+		progress(argc > 2 ? (unsigned)atoi(argv[2]) : 6);
+	else
+		fail("usage: %s abba|owner|condvar|stale|progress [scans]", argv[0]);
+	printf("hung %s: ok\n", what);
+	_exit(0); /* the hung threads stay hung: leave without running exit handlers */
+}
