@@ -168,20 +168,19 @@ void kmx_hung__begin(struct kmutex_task *self, uint32_t kind, const void *object
 	uint32_t seq = r->seq; /* only this thread writes it */
 
 	/*
-	 * The seqlock writer: seq odd, then the fields, then seq even.  RELAXED stores of the
-	 * fields behind a RELEASE fence after the odd store: a reader that sees any new field
-	 * also sees the odd seq (its ACQUIRE fence, snapshot()); the final RELEASE store orders
-	 * the fields before the even seq.
+	 * The seqlock writer, without fences (TSan cannot check them): seq odd, then each field
+	 * with RELEASE, then seq even with RELEASE.  A reader that loads any new field with
+	 * ACQUIRE (snapshot_once()) synchronizes with that store, which comes after the odd seq:
+	 * its re-read of seq sees the change.
 	 */
 	kmx_store(&r->seq, seq + 1, KMX_RELAXED);
-	kmx_smp_wmb();
-	kmx_store(&r->object, object, KMX_RELAXED);
-	kmx_store(&r->with, with, KMX_RELAXED);
-	kmx_store(&r->node, node, KMX_RELAXED);
-	kmx_store(&r->ip, ip, KMX_RELAXED);
-	kmx_store(&r->mode, mode, KMX_RELAXED);
-	kmx_store(&r->since, now_ns(), KMX_RELAXED);
-	kmx_store(&r->kind, kind, KMX_RELAXED);
+	kmx_store(&r->object, object, KMX_RELEASE);
+	kmx_store(&r->with, with, KMX_RELEASE);
+	kmx_store(&r->node, node, KMX_RELEASE);
+	kmx_store(&r->ip, ip, KMX_RELEASE);
+	kmx_store(&r->mode, mode, KMX_RELEASE);
+	kmx_store(&r->since, now_ns(), KMX_RELEASE);
+	kmx_store(&r->kind, kind, KMX_RELEASE);
 	kmx_store(&r->seq, seq + 2, KMX_RELEASE);
 }
 
@@ -191,8 +190,7 @@ void kmx_hung__end(struct kmutex_task *self)
 	uint32_t seq = r->seq;
 
 	kmx_store(&r->seq, seq + 1, KMX_RELAXED);
-	kmx_smp_wmb(); /* as in kmx_hung__begin() */
-	kmx_store(&r->kind, KMX_BLOCKED_NONE, KMX_RELAXED);
+	kmx_store(&r->kind, KMX_BLOCKED_NONE, KMX_RELEASE); /* as in kmx_hung__begin() */
 	kmx_store(&r->seq, seq + 2, KMX_RELEASE);
 }
 
@@ -225,15 +223,14 @@ static bool snapshot_once(struct kmutex_task *t, struct snap *s)
 	s->seq = kmx_load(&r->seq, KMX_ACQUIRE);
 	if (s->seq & 1)
 		return false;
-	s->kind = kmx_load(&r->kind, KMX_RELAXED);
-	s->object = kmx_load(&r->object, KMX_RELAXED);
-	s->with = kmx_load(&r->with, KMX_RELAXED);
-	s->node = kmx_load(&r->node, KMX_RELAXED);
-	s->ip = kmx_load(&r->ip, KMX_RELAXED);
-	s->mode = kmx_load(&r->mode, KMX_RELAXED);
-	s->since = kmx_load(&r->since, KMX_RELAXED);
-	/* ACQUIRE fence: the loads above come before the re-check (pairs with the wmb). */
-	kmx_smp_rmb();
+	/* ACQUIRE each: a field stored after the odd seq makes the re-check below see it. */
+	s->kind = kmx_load(&r->kind, KMX_ACQUIRE);
+	s->object = kmx_load(&r->object, KMX_ACQUIRE);
+	s->with = kmx_load(&r->with, KMX_ACQUIRE);
+	s->node = kmx_load(&r->node, KMX_ACQUIRE);
+	s->ip = kmx_load(&r->ip, KMX_ACQUIRE);
+	s->mode = kmx_load(&r->mode, KMX_ACQUIRE);
+	s->since = kmx_load(&r->since, KMX_ACQUIRE);
 	return kmx_load(&r->seq, KMX_RELAXED) == s->seq;
 }
 
@@ -563,8 +560,8 @@ static void describe_mutex(char *buf, size_t size, const struct kmutex *lock)
 	if (safe_read(&name_ptr, &lock->name, sizeof(name_ptr)) && name_ptr)
 		safe_read_string(name, sizeof(name), name_ptr);
 	kmx_symbolize_data(sym, sizeof(sym), lock);
-	snprintf(buf, size, "%p (%s)%s%s%s", (const void *)lock, name[0] ? name : "(unnamed)",
-		 sym[0] ? " [" : "", sym, sym[0] ? "]" : "");
+	snprintf(buf, size, "%p%s%s%s%s%s", (const void *)lock, name[0] ? " (" : "", name,
+		 name[0] ? ")" : "", sym[0] ? " = " : "", sym);
 }
 
 static void describe_object(char *buf, size_t size, const void *object, const char *name)
@@ -572,8 +569,8 @@ static void describe_object(char *buf, size_t size, const void *object, const ch
 	char sym[NAME_LEN + 32];
 
 	kmx_symbolize_data(sym, sizeof(sym), object);
-	snprintf(buf, size, "%p (%s)%s%s%s", object, name && name[0] ? name : "(unnamed)",
-		 sym[0] ? " [" : "", sym, sym[0] ? "]" : "");
+	snprintf(buf, size, "%p%s%s%s%s%s", object, name && name[0] ? " (" : "", name ? name : "",
+		 name && name[0] ? ")" : "", sym[0] ? " = " : "", sym);
 }
 
 /* A hop's descriptor and tid, and its wait if it has one. */
@@ -623,7 +620,7 @@ static void hop_resolve(struct hop *h)
 	case KMX_BLOCKED_CONDVAR: {
 		char with[2 * NAME_LEN];
 
-		describe_object(h->lock_desc, sizeof(h->lock_desc), h->lock, "condvar");
+		describe_object(h->lock_desc, sizeof(h->lock_desc), h->lock, NULL);
 		if (s->mode & KMX_HUNG_WITH_KMUTEX)
 			describe_mutex(with, sizeof(with), s->with);
 		else

@@ -365,9 +365,10 @@ static bool sleep_cancellable(struct cancel_ctx *ctx, int mode, const struct tim
 	return signalled;
 }
 
-/* M:kcond_wait.  The core of every wait; see the header comment. */
-int kcond__wait(struct kcond *c, const struct kcond_mutex *m, int mode,
-		const struct timespec *deadline)
+/* M:kcond_wait.  The core of every wait; see the header comment.  ip: where the program
+ * waits (the public call's return address), for the hung-task watchdog. */
+static int wait_common(struct kcond *c, const struct kcond_mutex *m, int mode,
+		       const struct timespec *deadline, const void *ip)
 {
 	struct kmutex_task *self = kmutex__self();
 	struct kmutex_waiter waiter = { .task = self, .state = KMX_WAITER_ON_COND };
@@ -386,7 +387,7 @@ int kcond__wait(struct kcond *c, const struct kcond_mutex *m, int mode,
 	kmx_add_return(&c->refs, 1, KMX_RELAXED);
 	enqueue_on_cond(c, &waiter, m);
 	kmx_hung_begin(self, KMX_BLOCKED_CONDVAR, c, m->kmutex ? (void *)m->kmutex : m->foreign,
-		       &waiter, __builtin_return_address(0),
+		       &waiter, ip,
 		       (uint32_t)mode | (m->kmutex ? KMX_HUNG_WITH_KMUTEX : 0));
 	mutex_unlock(m);
 	for (;;) {
@@ -410,23 +411,29 @@ int kcond__wait(struct kcond *c, const struct kcond_mutex *m, int mode,
 	return ret;
 }
 
+int kcond__wait(struct kcond *c, const struct kcond_mutex *m, int mode,
+		const struct timespec *deadline)
+{
+	return wait_common(c, m, mode, deadline, __builtin_return_address(0));
+}
+
 void kcond_wait(struct kcond *c, struct kmutex *m)
 {
 	const struct kcond_mutex km = { .kmutex = m };
 
-	(void)kcond__wait(c, &km, 0, NULL);
+	(void)wait_common(c, &km, 0, NULL, __builtin_return_address(0));
 }
 
 int kcond_wait_timeout(struct kcond *c, struct kmutex *m, const struct timespec *deadline)
 {
 	const struct kcond_mutex km = { .kmutex = m };
 
-	return kcond__wait(c, &km, KMUTEX__TIMED, deadline);
+	return wait_common(c, &km, KMUTEX__TIMED, deadline, __builtin_return_address(0));
 }
 
 int kcond_wait_interruptible(struct kcond *c, struct kmutex *m)
 {
 	const struct kcond_mutex km = { .kmutex = m };
 
-	return kcond__wait(c, &km, KMUTEX__INTERRUPTIBLE, NULL);
+	return wait_common(c, &km, KMUTEX__INTERRUPTIBLE, NULL, __builtin_return_address(0));
 }

@@ -30,10 +30,16 @@ void kmx_symbolize_data(char *buf, size_t size, const void *addr)
 {
 	Dl_info info;
 
-	if (addr && dladdr(addr, &info) && info.dli_sname && info.dli_saddr)
-		snprintf(buf, size, "%s+0x%lx [%s]", info.dli_sname,
-			 (unsigned long)((const char *)addr - (const char *)info.dli_saddr),
-			 base_name(info.dli_fname));
-	else if (size)
-		buf[0] = '\0';
+	unsigned long off;
+
+	if (!addr || !dladdr(addr, &info) || !info.dli_sname || !info.dli_saddr) {
+		if (size)
+			buf[0] = '\0';
+		return;
+	}
+	off = (unsigned long)((const char *)addr - (const char *)info.dli_saddr);
+	if (off)
+		snprintf(buf, size, "&%s+0x%lx [%s]", info.dli_sname, off, base_name(info.dli_fname));
+	else
+		snprintf(buf, size, "&%s [%s]", info.dli_sname, base_name(info.dli_fname));
 }

@@ -12,7 +12,8 @@
 /* "function+0xoff [object]", "0xaddr [object+0xoff]" without a symbol, or "0xaddr". */
 void kmx_symbolize(char *buf, size_t size, const void *ip);
 
-/* For a data address: "name+0xoff [object]" when a dynamic symbol covers it; else "". */
+/* For a data address: "&name [object]" ("&name+0xoff" inside it) when a dynamic symbol
+ * covers it; else "". */
 void kmx_symbolize_data(char *buf, size_t size, const void *addr);
 
 #endif /* KMX_SYMBOLIZE_H */

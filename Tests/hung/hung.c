@@ -86,8 +86,8 @@ static void abba(void)
 	expect(r, "\"abba-a\" tid", "abba");
 	expect(r, "\"abba-b\" tid", "abba");
 	expect(r, "waiting to lock mutex", "abba");
-	expect(r, "(lock_a) [lock_a+0x0", "abba");
-	expect(r, "(lock_b) [lock_b+0x0", "abba");
+	expect(r, "(lock_a) = &lock_a [", "abba");
+	expect(r, "(lock_b) = &lock_b [", "abba");
 	expect(r, "at: abba_thread_a+", "abba");
 	expect(r, "at: abba_thread_b+", "abba");
 	expect(r, "- holding mutex", "abba");
@@ -138,7 +138,7 @@ static void owner(void)
 	wait_scans(1); /* the report is written in one piece: it is complete after a scan */
 	r = section("INFO: task blocked-waiter", buf, sizeof(buf));
 	expect(r, "is blocked on a mutex owned by task sleepy-owner:", "owner");
-	expect(r, "(sleepy_lock) [sleepy_lock+0x0", "owner");
+	expect(r, "(sleepy_lock) = &sleepy_lock [", "owner");
 	expect(r, "at: wait_behind_sleeper+", "owner");
 	r = strstr(r, "\"sleepy-owner\" tid");
 	r = r ? strstr(r + 1, "\"sleepy-owner\" tid") : NULL; /* its stack, after the chain */
@@ -172,9 +172,9 @@ static void condvar(void)
 	wait_scans(1);
 	r = section("INFO: task cv-waiter", buf, sizeof(buf));
 	expect(r, "is waiting on a condition variable that nobody has signalled", "condvar");
-	expect(r, "[lonely_cond+0x0", "condvar");
+	expect(r, "= &lonely_cond [", "condvar");
 	expect(r, "with mutex", "condvar");
-	expect(r, "(cond_mutex)", "condvar");
+	expect(r, "(cond_mutex) = &cond_mutex [", "condvar");
 	expect(r, "at: wait_for_nothing+", "condvar");
 	wait_scans(3);
 	if (count(" blocked for more than ") != 1)
