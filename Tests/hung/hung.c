@@ -301,6 +301,7 @@ static void stale(void)
 static struct kmutex busy[2];
 static atomic_int stop;
 static atomic_ulong acquisitions, sleeps;
+static atomic_int workers_done;
 
 __attribute__((noinline)) void *busy_worker(void *arg)
 {
@@ -319,6 +320,8 @@ __attribute__((noinline)) void *busy_worker(void *arg)
 	}
 	atomic_fetch_add(&acquisitions, n);
 	atomic_fetch_add(&sleeps, kmx_futex_waits);
+	atomic_fetch_add(&workers_done, 1);
+	park_forever(); /* alive, so that a record its last wait left behind would be found */
 	return NULL;
 }
 
@@ -333,8 +336,8 @@ static void progress(unsigned nscans)
 		pthread_create(&t[i], NULL, busy_worker, (void *)(uintptr_t)(i + 1));
 	wait_scans(nscans);
 	atomic_store(&stop, 1);
-	for (int i = 0; i < 8; i++)
-		pthread_join(t[i], NULL);
+	while (atomic_load(&workers_done) < 8)
+		drain();
 	printf("progress: %lu acquisitions, %lu sleeps over %u watchdog scans\n",
 	       atomic_load(&acquisitions), atomic_load(&sleeps), nscans);
 	if (atomic_load(&sleeps) < 100)
