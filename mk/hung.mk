@@ -45,6 +45,13 @@ test-hung: $(addprefix $(HUNG_DIR)/,hung hung-asan hung-tsan abba_pthread) $(PTH
 	$(call hung_run,1,condvar,$(HUNG_DIR)/hung condvar)
 	$(call hung_run,1,stale,$(HUNG_DIR)/hung stale)
 	$(call hung_run,2,progress,$(HUNG_DIR)/hung progress 6)
+	@echo "== hung-task: KMUTEX_HUNG_ABORT=1 aborts after the report"
+	@timeout -k 5 $(HUNG_LIMIT) env KMUTEX_HUNG_TIMEOUT=1 KMUTEX_HUNG_ABORT=1 $(HUNG_DIR)/hung abort \
+		> $(HUNG_DIR)/abort.log 2>&1; rc=$$?; \
+	if [ $$rc -ne 134 ] || ! grep -q "^Found 1 deadlock" $(HUNG_DIR)/abort.log || \
+	   ! grep -q "KMUTEX_HUNG_ABORT=1: aborting after the report" $(HUNG_DIR)/abort.log; then \
+		cat $(HUNG_DIR)/abort.log; echo "FAIL: hung-task abort: exit $$rc, want 134 (SIGABRT) after the report" >&2; exit 1; fi; \
+	echo "hung abort: SIGABRT after the deadlock report"
 	$(call hung_run,1,abba-asan,env $(CTEST_ASAN_ENV) $(HUNG_DIR)/hung-asan abba)
 	$(call hung_run,1,owner-asan,env $(CTEST_ASAN_ENV) $(HUNG_DIR)/hung-asan owner)
 	$(call hung_run,1,condvar-asan,env $(CTEST_ASAN_ENV) $(HUNG_DIR)/hung-asan condvar)

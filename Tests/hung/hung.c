@@ -13,6 +13,8 @@
  *             hang: the sentinel alone is reported, so no record outlived its wait
  *   progress  a long, heavily contended run that keeps making progress, then the sentinel:
  *             the sentinel alone is reported
+ *   abort     the abba deadlock with stderr left alone, main waiting forever: run with
+ *             KMUTEX_HUNG_ABORT=1, the watchdog ends the process (mk/hung.mk checks how)
  */
 #include <pthread.h>
 #include <signal.h>
@@ -355,6 +357,15 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);
 	if (pipe(never) != 0)
 		fail("pipe");
+	if (!strcmp(what, "abort")) {
+		pthread_t a, b;
+
+		pthread_barrier_init(&both_hold, NULL, 2);
+		pthread_create(&a, NULL, abba_thread_a, NULL);
+		pthread_create(&b, NULL, abba_thread_b, NULL);
+		for (;;)
+			pause();
+	}
 	capture_stderr();
 	if (!strcmp(what, "abba"))
 		abba();
@@ -367,7 +378,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(what, "progress"))
 		progress(argc > 2 ? (unsigned)atoi(argv[2]) : 6);
 	else
-		fail("usage: %s abba|owner|condvar|stale|progress [scans]", argv[0]);
+		fail("usage: %s abba|owner|condvar|stale|progress [scans]|abort", argv[0]);
 	printf("hung %s: ok\n", what);
 	_exit(0); /* the hung threads stay hung: leave without running exit handlers */
 }
