@@ -897,7 +897,7 @@ static void out_verdict(int n, enum chain_end end, int cycle_at)
 	case END_CYCLE:
 		out(", which is blocked on a %s owned by task %s:%d: %s.\n", kind_name(chain[n - 1].kind),
 		    chain[cycle_at].comm, (int)chain[cycle_at].tid,
-		    cycle_at == 0 ? "a deadlock" : "a deadlock (below) it is blocked behind");
+		    cycle_at == 0 ? "a deadlock" : "a deadlock (below), behind which it waits");
 		break;
 	case END_RUNNING:
 		out(n > 1 ? ", which is running or blocked outside kmutex.\n" : ".\n");

@@ -41,12 +41,14 @@ endef
 test-hung: $(addprefix $(HUNG_DIR)/,hung hung-asan hung-tsan abba_pthread) $(PTHREAD_SO)
 	$(call hung_run,1,abba,$(HUNG_DIR)/hung abba)
 	$(call hung_run,1,abba-preload,env LD_PRELOAD=$(abspath $(PTHREAD_SO)) $(HUNG_DIR)/abba_pthread)
+	$(call hung_run,1,cycle3,$(HUNG_DIR)/hung cycle3)
 	$(call hung_run,1,owner,$(HUNG_DIR)/hung owner)
 	$(call hung_run,1,condvar,$(HUNG_DIR)/hung condvar)
+	$(call hung_run,1,moved,$(HUNG_DIR)/hung moved)
 	$(call hung_run,1,stale,$(HUNG_DIR)/hung stale)
 	$(call hung_run,2,progress,$(HUNG_DIR)/hung progress 6)
 	@echo "== hung-task: KMUTEX_HUNG_ABORT=1 aborts after the report"
-	@timeout -k 5 $(HUNG_LIMIT) env KMUTEX_HUNG_TIMEOUT=1 KMUTEX_HUNG_ABORT=1 $(HUNG_DIR)/hung abort \
+	@ulimit -c 0; timeout -k 5 $(HUNG_LIMIT) env KMUTEX_HUNG_TIMEOUT=1 KMUTEX_HUNG_ABORT=1 $(HUNG_DIR)/hung abort \
 		> $(HUNG_DIR)/abort.log 2>&1; rc=$$?; \
 	if [ $$rc -ne 134 ] || ! grep -q "^Found 1 deadlock" $(HUNG_DIR)/abort.log || \
 	   ! grep -q "KMUTEX_HUNG_ABORT=1: aborting after the report" $(HUNG_DIR)/abort.log; then \

@@ -13,6 +13,10 @@
  *             hang: the sentinel alone is reported, so no record outlived its wait
  *   progress  a long, heavily contended run that keeps making progress, then the sentinel:
  *             the sentinel alone is reported
+ *   cycle3    three threads in a cycle, then a fourth blocked behind it: the cycle is one
+ *             deadlock report; the fourth is reported as blocked behind that deadlock
+ *   moved     a condvar waiter that a broadcast moved onto the mutex's wait list, the mutex
+ *             held by a thread sleeping elsewhere: reported as waiting for that mutex
  *   abort     the abba deadlock with stderr left alone, main waiting forever: run with
  *             KMUTEX_HUNG_ABORT=1, the watchdog ends the process (mk/hung.mk checks how)
  */
@@ -99,6 +103,69 @@ static void abba(void)
 		fail("abba: %u reports, want exactly 1", count(" blocked for more than "));
 }
 
+/* ---- a three-thread cycle, and a thread blocked behind it ---------------------------------- */
+
+DEFINE_KMUTEX(ring_1);
+DEFINE_KMUTEX(ring_2);
+DEFINE_KMUTEX(ring_3);
+static struct kmutex *const ring[3] = { &ring_1, &ring_2, &ring_3 };
+static pthread_barrier_t ring_holds;
+
+__attribute__((noinline)) void *ring_thread(void *arg)
+{
+	static const char *const names[3] = { "ring-1", "ring-2", "ring-3" };
+	int i = (int)(intptr_t)arg;
+
+	name_self(names[i]);
+	kmutex_lock(ring[i]);
+	pthread_barrier_wait(&ring_holds);
+	kmutex_lock(ring[(i + 1) % 3]); /* never returns */
+	return NULL;
+}
+
+__attribute__((noinline)) void *behind_the_ring(void *arg)
+{
+	(void)arg;
+	name_self("behind");
+	kmutex_lock(&ring_1); /* owned by ring-1, which is in the cycle */
+	return NULL;
+}
+
+static void cycle3(void)
+{
+	pthread_t t[4];
+	char buf[16384];
+	const char *r;
+
+	pthread_barrier_init(&ring_holds, NULL, 3);
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, ring_thread, (void *)(intptr_t)i);
+	wait_for_text("Found 1 deadlock.");
+	r = section("INFO: task ring-", buf, sizeof(buf));
+	expect(r, "Found one kmutex deadlock", "cycle3");
+	for (int i = 0; i < 3; i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "\"ring-%d\" tid", i + 1);
+		expect(r, want, "cycle3");
+		snprintf(want, sizeof(want), "(ring_%d) = &ring_%d [", i + 1, i + 1);
+		expect(r, want, "cycle3");
+	}
+	expect(r, "at: ring_thread+", "cycle3");
+	/* Now a thread behind the cycle: its own report, naming the deadlock it waits behind. */
+	pthread_create(&t[3], NULL, behind_the_ring, NULL);
+	wait_for_text("INFO: task behind:");
+	wait_for_text("a deadlock (below), behind which it waits");
+	wait_scans(3);
+	r = section("INFO: task behind:", buf, sizeof(buf));
+	expect(r, "is blocked on a mutex owned by task ring-1:", "cycle3 behind");
+	expect(r, "Found one kmutex deadlock", "cycle3 behind");
+	expect(r, "at: behind_the_ring+", "cycle3 behind");
+	if (count(" blocked for more than ") != 2)
+		fail("cycle3: %u reports, want 2 (the cycle once, the thread behind it once)",
+		     count(" blocked for more than "));
+}
+
 /* ---- owner sleeping elsewhere --------------------------------------------------------------- */
 
 static atomic_int sleeper_holds;
@@ -181,6 +248,60 @@ static void condvar(void)
 	wait_scans(3);
 	if (count(" blocked for more than ") != 1)
 		fail("condvar: %u reports, want exactly 1", count(" blocked for more than "));
+}
+
+/* ---- a condvar waiter moved onto a held mutex by a broadcast --------------------------------- */
+
+DEFINE_KMUTEX(moved_mutex);
+struct kcond moved_cond = KCOND_INITIALIZER;
+static atomic_int moved_holder_holds;
+
+__attribute__((noinline)) void *wait_to_be_moved(void *arg)
+{
+	(void)arg;
+	name_self("cv-moved");
+	kmutex_lock(&moved_mutex);
+	kcond_wait(&moved_cond, &moved_mutex); /* woken by the broadcast, then waits for the mutex */
+	return NULL;
+}
+
+__attribute__((noinline)) void *hold_and_sleep(void *arg)
+{
+	(void)arg;
+	name_self("cv-holder");
+	kmutex_lock(&moved_mutex);
+	atomic_store(&moved_holder_holds, 1);
+	for (;;) {
+		struct timespec ts = { 1000, 0 };
+
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void moved(void)
+{
+	pthread_t w, h;
+	char buf[16384];
+	const char *r;
+
+	pthread_create(&w, NULL, wait_to_be_moved, NULL);
+	/* The waiter is on the condvar's list once the condvar has a waiter. */
+	while (!__atomic_load_n(&moved_cond.waiters, __ATOMIC_ACQUIRE))
+		drain();
+	pthread_create(&h, NULL, hold_and_sleep, NULL);
+	while (!atomic_load(&moved_holder_holds))
+		drain();
+	kcond_broadcast(&moved_cond); /* the mutex is held: the waiter is moved, not woken */
+	wait_for_text("INFO: task cv-moved:");
+	wait_for_text("\nStacks:");
+	wait_scans(1);
+	r = section("INFO: task cv-moved:", buf, sizeof(buf));
+	expect(r, "is blocked on a mutex owned by task cv-holder:", "moved");
+	expect(r, "(moved_mutex) = &moved_mutex [", "moved");
+	expect(r, "moved there from condvar", "moved");
+	expect(r, "what it is doing now:", "moved");
+	expect(r, "hold_and_sleep+", "moved");
 }
 
 /* ---- the sentinel: a real hang after the runs that must not be reported ------------------- */
@@ -369,6 +490,10 @@ int main(int argc, char **argv)
 	capture_stderr();
 	if (!strcmp(what, "abba"))
 		abba();
+	else if (!strcmp(what, "cycle3"))
+		cycle3();
+	else if (!strcmp(what, "moved"))
+		moved();
 	else if (!strcmp(what, "owner"))
 		owner();
 	else if (!strcmp(what, "condvar"))
@@ -378,7 +503,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(what, "progress"))
 		progress(argc > 2 ? (unsigned)atoi(argv[2]) : 6);
 	else
-		fail("usage: %s abba|owner|condvar|stale|progress [scans]|abort", argv[0]);
+		fail("usage: %s abba|cycle3|owner|condvar|moved|stale|progress [scans]|abort", argv[0]);
 	printf("hung %s: ok\n", what);
 	_exit(0); /* the hung threads stay hung: leave without running exit handlers */
 }
