@@ -65,3 +65,14 @@ test-hung: $(addprefix $(HUNG_DIR)/,hung hung-asan hung-tsan abba_pthread) $(PTH
 	@echo "hung-task: all scenarios reported as expected"
 
 TESTS += test-hung
+
+# bench-hung: the watchdog scan's cost against the number of thread descriptors
+# (docs/hung-task.md, "Cost"); not part of make test.
+$(HUNG_DIR)/scan_cost: Tests/hung/scan_cost.c CShims/hung_task.h $(BUILD)/libkmutex.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O2 -o $@ $< $(BUILD)/libkmutex.a -lpthread
+
+.PHONY: bench-hung
+bench-hung: $(HUNG_DIR)/scan_cost
+	@for n in 1 100 1000 4000; do timeout -k 5 120 env KMUTEX_HUNG_TIMEOUT=0.02 $< $$n watchdog || exit 1; done
+	@for n in 1 100 1000 4000; do timeout -k 5 120 env KMUTEX_HUNG_TIMEOUT=100000 $< $$n || exit 1; done
