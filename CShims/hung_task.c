@@ -103,6 +103,7 @@ int kmx_hung__mode;
 /* Statistics (RELAXED atomics), kmx_hung_get_stats(). */
 static uint64_t stats_scans, stats_scan_ns, stats_scan_ns_max, stats_descriptors, stats_reports,
 	stats_stacks;
+static int stats_last_signal;
 
 static uint64_t timeout_ns;          /* written before the watchdog starts */
 static double timeout_s;
@@ -410,6 +411,11 @@ static bool wait_for_answer(uint64_t deadline)
 
 		if (state == REQ_DONE)
 			return true;
+		if (state == REQ_FILLING) {
+			/* The handler is writing: it wakes us when done, whatever the deadline. */
+			(void)kmx_futex_wait(&req.state, REQ_FILLING, NULL);
+			continue;
+		}
 		if (now >= deadline) {
 			/* Withdraw it; if the handler claimed it just now, it finishes promptly. */
 			if (kmx_try_cmpxchg(&req.state, &expected, REQ_IDLE, KMX_RELAXED))
@@ -454,6 +460,7 @@ static int take_stack(pid_t tid, void **frames, int max, const char **why)
 	/* RELAXED id: published by the RELEASE store of WAITING. */
 	kmx_store(&req.id, req.id + 1, KMX_RELAXED);
 	kmx_store(&req.state, REQ_WAITING, KMX_RELEASE);
+	kmx_store(&stats_last_signal, sig, KMX_RELAXED); /* RELAXED: a statistic */
 	memset(&info, 0, sizeof(info));
 	info.si_signo = sig;
 	info.si_code = SI_QUEUE;
@@ -1065,6 +1072,7 @@ void kmx_hung_get_stats(struct kmx_hung_stats *o)
 	o->descriptors = kmx_load(&stats_descriptors, KMX_RELAXED);
 	o->reports = kmx_load(&stats_reports, KMX_RELAXED);
 	o->stacks = kmx_load(&stats_stacks, KMX_RELAXED);
+	o->last_signal = kmx_load(&stats_last_signal, KMX_RELAXED);
 }
 
 static void *watchdog(void *arg)

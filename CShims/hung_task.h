@@ -121,6 +121,7 @@ struct kmx_hung_stats {
 	uint64_t descriptors;   /* descriptors visited, all scans */
 	uint64_t reports;       /* reports written */
 	uint64_t stacks;        /* stacks taken by signal */
+	int last_signal;        /* the signal the last stack was asked with */
 };
 void kmx_hung_get_stats(struct kmx_hung_stats *out);
 /* One scan now, from the calling thread (the cost benchmark); returns its reports. */

@@ -81,7 +81,7 @@ static void wait_for_text(const char *needle)
 		drain();
 }
 
-static uint64_t scans(void)
+static struct kmx_hung_stats watchdog_stats(void)
 {
 	static void (*get)(struct kmx_hung_stats *);
 	struct kmx_hung_stats st;
@@ -89,7 +89,12 @@ static uint64_t scans(void)
 	if (!get && !(get = (void (*)(struct kmx_hung_stats *))dlsym(RTLD_DEFAULT, "kmx_hung_get_stats")))
 		fail("kmx_hung_get_stats not found: not linked with kmutex, or not under the preload");
 	get(&st);
-	return st.scans;
+	return st;
+}
+
+static uint64_t scans(void)
+{
+	return watchdog_stats().scans;
 }
 
 /* Let the watchdog complete n more scans, draining stderr meanwhile. */

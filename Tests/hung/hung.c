@@ -192,12 +192,29 @@ __attribute__((noinline)) void *wait_behind_sleeper(void *arg)
 	return NULL;
 }
 
+static atomic_int program_handler_calls;
+
+static void program_rt_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&program_handler_calls, 1);
+}
+
 static void owner(void)
 {
+	struct sigaction program = { .sa_handler = program_rt_handler }, now;
+	sigset_t mask_before, mask_after;
 	pthread_t o, w;
 	char buf[16384];
 	const char *r;
 
+	/*
+	 * The program uses the top real-time signal: the watchdog must take another one for the
+	 * owner's stack, and leave this handler, the other signal's disposition and the masks
+	 * as they were.
+	 */
+	sigaction(SIGRTMAX, &program, NULL);
+	pthread_sigmask(SIG_SETMASK, NULL, &mask_before);
 	pthread_create(&o, NULL, owner_sleeps_elsewhere, NULL);
 	while (!atomic_load(&sleeper_holds))
 		drain();
@@ -216,6 +233,19 @@ static void owner(void)
 	expect(r, "what it is doing now:", "owner");
 	expect(r, "nanosleep", "owner");
 	expect(r, "owner_sleeps_elsewhere+", "owner");
+	sigaction(SIGRTMAX, NULL, &now);
+	if (now.sa_handler != program_rt_handler || atomic_load(&program_handler_calls))
+		fail("owner: the program's SIGRTMAX handler was replaced or called");
+	if (watchdog_stats().last_signal != SIGRTMAX - 1)
+		fail("owner: the stack was asked with signal %d, want SIGRTMAX-1 (%d): SIGRTMAX is the program's",
+		     watchdog_stats().last_signal, SIGRTMAX - 1);
+	sigaction(SIGRTMAX - 1, NULL, &now);
+	if ((now.sa_flags & SA_SIGINFO) || now.sa_handler != SIG_DFL)
+		fail("owner: SIGRTMAX-1 not back to SIG_DFL after the stack was taken");
+	pthread_sigmask(SIG_SETMASK, NULL, &mask_after);
+	for (int sig = 1; sig < SIGRTMAX; sig++)
+		if (sigismember(&mask_before, sig) != sigismember(&mask_after, sig))
+			fail("owner: the signal mask changed (signal %d)", sig);
 }
 
 /* ---- condvar nobody signals ------------------------------------------------------------------ */
