@@ -105,7 +105,9 @@ static uint64_t stats_scans, stats_scan_ns, stats_scan_ns_max, stats_descriptors
 	stats_stacks;
 static int stats_last_signal;
 
-static uint64_t timeout_ns;          /* written before the watchdog starts */
+/* The settings: written when the environment is read, before main() (the constructor below)
+ * or by the first thread to lock before that, while the process has one thread. */
+static uint64_t timeout_ns;
 static double timeout_s;
 static int abort_after_report;
 
@@ -154,6 +156,8 @@ int kmx_hung__read_mode(void)
 			mode = MODE_ON;
 		}
 	}
+	if (abort_env && *abort_env && strcmp(abort_env, "0") != 0 && strcmp(abort_env, "1") != 0)
+		bad_setting("KMUTEX_HUNG_ABORT: not 0 or 1");
 	abort_after_report = abort_env && strcmp(abort_env, "1") == 0;
 	/* RELAXED: every thread computes the same value (see hung_task.h). */
 	kmx_store(&kmx_hung__mode, mode, KMX_RELAXED);
@@ -376,10 +380,13 @@ static int choose_signal(pid_t tid)
 {
 	uint64_t blocked = thread_blocked_signals(tid);
 
-	if (kept_signal)
+	struct sigaction cur;
+
+	if (kept_signal && sigaction(kept_signal, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+	    cur.sa_sigaction == stack_handler)
 		return blocked & (1ull << (kept_signal - 1)) ? 0 : kept_signal;
+	kept_signal = 0; /* none, or the program has taken it over since */
 	for (int sig = SIGRTMAX; sig >= SIGRTMIN; sig--) {
-		struct sigaction cur;
 
 		if (blocked & (1ull << (sig - 1)))
 			continue;
@@ -395,8 +402,8 @@ static void restore_signal(int sig, const struct sigaction *program)
 {
 	struct sigaction found;
 
-	if (sigaction(sig, program, &found) == 0 && (found.sa_flags & SA_SIGINFO) &&
-	    found.sa_sigaction != stack_handler)
+	if (sigaction(sig, program, &found) == 0 &&
+	    !((found.sa_flags & SA_SIGINFO) && found.sa_sigaction == stack_handler))
 		(void)sigaction(sig, &found, NULL); /* the program's own change wins */
 }
 
