@@ -74,6 +74,7 @@
 #include "atomic.h"
 #include "futex.h"
 #include "kmutex.h"
+#include "krwsem.h"
 #include "owner.h"
 #include "symbolize.h"
 #include "task.h"
@@ -544,7 +545,8 @@ struct hop {
 	const void *lock;             /* what it waits on in effect */
 	char lock_desc[2 * NAME_LEN + 64];
 	struct kmutex_task *owners[MAX_READERS];
-	int nowners;                  /* owners found (may exceed MAX_READERS) */
+	int nowners;                  /* owners named in owners[] */
+	uint64_t nreaders;            /* a rwsem's readers, by its count (some may not be named) */
 	bool writer;                  /* a rwsem's owners[0] is its writer */
 	uintptr_t owner_word;         /* a mutex's owner word as read */
 };
@@ -599,6 +601,32 @@ static void hop_init(struct hop *h, struct kmutex_task *task)
 }
 
 /*
+ * The threads whose read-lock records (task.h) say they hold sem, but `self`: up to max.
+ * The records are the threads' own, read with safe_read as snapshots (a thread may be taking
+ * or dropping a read lock meanwhile); a thread that has read locks beyond the record's slots
+ * is not named, and the count of readers still says how many there are.
+ */
+static int find_readers(const void *sem, const struct kmutex_task *self, struct kmutex_task **out, int max)
+{
+	uint32_t n = kmx_task_count();
+	int found = 0;
+
+	for (uint32_t id = 0; id < n && found < max; id++) {
+		struct kmutex_task *t = kmx_task_at(id);
+		struct kmx_read_held held;
+
+		if (t == self || !safe_read(&held, &t->read_held, sizeof(held)))
+			continue;
+		for (uint32_t i = 0; i < held.nr && i < KRWSEM_READ_HELD_SLOTS; i++)
+			if (held.sems[i] == sem) {
+				out[found++] = t;
+				break;
+			}
+	}
+	return found;
+}
+
+/*
  * What the hop waits on in effect, and who owns it.  A condvar waiter whose node a broadcast
  * moved onto the mutex's wait list waits for that mutex now.
  */
@@ -645,11 +673,23 @@ static void hop_resolve(struct hop *h)
 	}
 	case KMX_BLOCKED_RWSEM_READ:
 	case KMX_BLOCKED_RWSEM_WRITE: {
-		const char *name = NULL;
+		struct krwsem copy;
+		struct kmutex_task *writer = NULL;
+		char name[NAME_LEN] = "";
 
-		if (kmx_hung_rwsem_owners)
-			h->nowners = kmx_hung_rwsem_owners(h->lock, h->owners, MAX_READERS, &h->writer, &name);
+		if (kmx_krwsem_holders && safe_read(&copy, h->lock, sizeof(copy))) {
+			writer = kmx_krwsem_holders(&copy, &h->nreaders);
+			if (copy.name)
+				safe_read_string(name, sizeof(name), copy.name);
+		}
 		describe_object(h->lock_desc, sizeof(h->lock_desc), h->lock, name);
+		h->writer = false;
+		if (writer && kmx_is_task(writer)) {
+			h->owners[h->nowners++] = writer;
+			h->writer = true;
+		} else if (h->nreaders) {
+			h->nowners = find_readers(h->lock, h->task, h->owners, MAX_READERS);
+		}
 		break;
 	}
 	default:
@@ -785,10 +825,11 @@ static enum chain_end walk(struct kmutex_task *start, const struct snap *first, 
 		if (h->kind == KMX_BLOCKED_CONDVAR)
 			return END_CONDVAR;
 		if (h->nowners == 0)
-			return END_FREE;
+			return h->nreaders ? END_READERS : END_FREE;
 		if (h->owners[0] == h->task)
 			return END_HANDED;
-		if (h->kind != KMX_BLOCKED_MUTEX && !h->writer)
+		/* A rwsem held by readers is followed through its reader when there is one. */
+		if (h->kind != KMX_BLOCKED_MUTEX && !h->writer && (h->nreaders != 1 || h->nowners != 1))
 			return END_READERS;
 		next = h->owners[0];
 		for (int j = 0; j < n; j++)
@@ -834,15 +875,16 @@ static void out_mode(const struct hop *h)
 
 static void out_owners(const struct hop *h)
 {
-	for (int i = 0; i < h->nowners && i < MAX_READERS; i++) {
+	for (int i = 0; i < h->nowners; i++) {
 		struct hop owner;
 
 		hop_init(&owner, h->owners[i]);
 		out("%s", i ? ", " : "");
 		out_thread(&owner);
 	}
-	if (h->nowners > MAX_READERS)
-		out(" and %d more", h->nowners - MAX_READERS);
+	if (h->nreaders > (uint64_t)h->nowners)
+		out("%s%llu not named", h->nowners ? " and " : "",
+		    (unsigned long long)(h->nreaders - (uint64_t)h->nowners));
 }
 
 /* One line of the chain: what the hop waits on and who holds it. */
@@ -873,11 +915,13 @@ static void out_hop_line(int i, int n, enum chain_end end)
 	else if (i == n - 1 && end == END_HANDED)
 		out(", which was handed to it: it has not run since to take it\n");
 	else if (i == n - 1 && end == END_READERS) {
-		out(", held by %d reader%s: ", h->nowners, h->nowners == 1 ? "" : "s");
+		out(", held by %llu reader%s: ", (unsigned long long)h->nreaders,
+		    h->nreaders == 1 ? "" : "s");
 		out_owners(h);
 		out("\n");
 	} else {
-		out(", held by ");
+		out(h->kind == KMX_BLOCKED_MUTEX ? ", held by " : h->writer ? ", held by writer "
+									 : ", held by reader ");
 		out_owners(h);
 		out("\n");
 	}
@@ -939,7 +983,8 @@ static void out_deadlock(int from, int n, uint64_t now)
 		const struct hop *h = &chain[i], *next = &chain[i + 1 < n ? i + 1 : from];
 
 		out_thread(h);
-		out(":\n  waiting to lock %s %s,\n  which is held by ", kind_name(h->kind), h->lock_desc);
+		out(":\n  waiting to lock %s %s,\n  which is held %sby ", kind_name(h->kind), h->lock_desc,
+		    h->kind == KMX_BLOCKED_MUTEX ? "" : h->writer ? "for writing " : "for reading ");
 		out_thread(next);
 		out("\n");
 	}
@@ -950,7 +995,11 @@ static void out_deadlock(int from, int n, uint64_t now)
 		out_thread(h);
 		out(" (blocked for %.3f s):\n", (double)(now - h->snap.since) / 1e9);
 		out("  - waiting to lock %s %s\n", kind_name(h->kind), h->lock_desc);
-		out("  - holding %s %s\n", kind_name(prev->kind), prev->lock_desc);
+		if (prev->kind == KMX_BLOCKED_MUTEX)
+			out("  - holding mutex %s\n", prev->lock_desc);
+		else
+			out("  - holding rw-semaphore %s for %s\n", prev->lock_desc,
+			    prev->writer ? "writing" : "reading");
 		out_stack(h);
 	}
 	out("\nFound 1 deadlock.\n");

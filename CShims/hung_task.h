@@ -14,7 +14,7 @@
  * the watchdog reports each hung wait once by remembering the seq it reported.
  *
  * A new blocking primitive plugs in with a kind of its own and, for a kind with owners, a
- * function the watchdog calls to find them (kmx_hung_rwsem_owners below, for krwsem).
+ * function the watchdog calls to find them (kmx_krwsem_holders below, for krwsem).
  */
 #ifndef KMX_HUNG_TASK_H
 #define KMX_HUNG_TASK_H
@@ -27,8 +27,8 @@ enum {
 	KMX_BLOCKED_NONE = 0,
 	KMX_BLOCKED_MUTEX,       /* object: struct kmutex */
 	KMX_BLOCKED_CONDVAR,     /* object: struct kcond; with: its mutex; node: the waiter node */
-	KMX_BLOCKED_RWSEM_READ,  /* object: a krwsem, waiting to read */
-	KMX_BLOCKED_RWSEM_WRITE, /* object: a krwsem, waiting to write */
+	KMX_BLOCKED_RWSEM_READ,  /* object: struct krwsem, waiting to read */
+	KMX_BLOCKED_RWSEM_WRITE, /* object: struct krwsem, waiting to write */
 };
 
 /* kmx_hung_record.mode: the lock call's KMUTEX__* mode bits, and: */
@@ -104,14 +104,15 @@ static inline void kmx_hung_task_released(struct kmutex_task *task)
 }
 
 /*
- * For krwsem (weak: the watchdog calls it only if it is linked in): the owners of a rwsem as
- * the watchdog should name them: its writer, or every reader (krwsem can list them, the
- * kernel names only the last reader).  Fills up to max descriptors, returns how many owners
- * there are (may exceed max); *writer says whether owners[0] is a writer; *name is its class
- * name or NULL.  Called from the watchdog thread, racing with the lock's users: a snapshot.
+ * krwsem.c: who holds a krwsem, decoded from a copy of its words (the watchdog copies them with
+ * a read that cannot fault, the lock may be gone): its writer's descriptor, or NULL and the
+ * number of readers in *readers.  The readers themselves the watchdog finds in the threads'
+ * read-lock records (task.h).  Weak: a program that never uses a krwsem does not link it, and
+ * then no thread can wait on one.
  */
-int kmx_hung_rwsem_owners(const void *sem, struct kmutex_task **owners, int max, bool *writer,
-			  const char **name) __attribute__((weak));
+struct krwsem;
+struct kmutex_task *kmx_krwsem_holders(const struct krwsem *copy, uint64_t *readers)
+	__attribute__((weak));
 
 /* For tests and the cost measurement (not API). */
 struct kmx_hung_stats {

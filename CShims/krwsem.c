@@ -90,6 +90,7 @@
 #include "atomic.h"
 #include "debug.h"
 #include "futex.h"
+#include "hung_task.h"
 #include "kmutex_int.h"
 #include "lock_class.h"
 #include "osq.h"
@@ -828,7 +829,10 @@ static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex
 	unlock_wait_list(sem);
 	wake_up_q(&q);
 
+	kmx_hung_begin(self, KMX_BLOCKED_RWSEM_READ, sem, NULL, NULL, __builtin_return_address(0),
+		       (uint32_t)mode);
 	ret = read_wait(sem, self, &waiter, mode, deadline);
+	kmx_hung_end(self);
 	if (ret)
 		return ret;
 acquired:
@@ -1067,6 +1071,7 @@ static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmute
 {
 	struct krwsem_waiter waiter = { .node = { .task = self }, .type = WAITER_WRITE };
 	struct wake_q q;
+	int ret;
 
 	check_valid(sem);
 	/* RELAXED: only this thread can have made the owner word name it. */
@@ -1094,7 +1099,11 @@ static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmute
 			lock_wait_list(sem);
 		}
 	}
-	return write_wait(sem, self, &waiter, mode, deadline);
+	kmx_hung_begin(self, KMX_BLOCKED_RWSEM_WRITE, sem, NULL, NULL, __builtin_return_address(0),
+		       (uint32_t)mode);
+	ret = write_wait(sem, self, &waiter, mode, deadline);
+	kmx_hung_end(self);
+	return ret;
 }
 
 static inline int down_write_common(struct krwsem *sem, int mode, const struct timespec *deadline)
@@ -1150,6 +1159,16 @@ int krwsem_down_write_timeout(struct krwsem *sem, const struct timespec *deadlin
 }
 
 /* ---- queries ----------------------------------------------------------------------------- */
+
+/* For the hung-task watchdog (hung_task.h): the writer, or the number of readers, of a copy. */
+struct kmutex_task *kmx_krwsem_holders(const struct krwsem *copy, uint64_t *readers)
+{
+	*readers = 0;
+	if (copy->count & RWSEM_WRITER_LOCKED)
+		return copy->owner & RWSEM_READER_OWNED ? NULL : (struct kmutex_task *)copy->owner;
+	*readers = nr_readers(copy->count & ~RWSEM_READ_FAIL);
+	return NULL;
+}
 
 int krwsem_is_locked(const struct krwsem *sem)
 {

@@ -7,7 +7,8 @@
 
 HUNG_DIR     := $(BUILD)/hung
 HUNG_CFLAGS  := $(CFLAGS_BASE) -ITests/hung -ITests/unit -O1 -rdynamic
-HUNG_HDRS    := Tests/hung/harness.h CShims/hung_task.h CShims/task.h CShims/include/kmutex.h
+HUNG_HDRS    := Tests/hung/harness.h CShims/hung_task.h CShims/task.h CShims/include/kmutex.h \
+                CShims/include/krwsem.h
 HUNG_LIMIT   ?= 120
 
 $(HUNG_DIR)/hung: Tests/hung/hung.c $(HUNG_HDRS) $(BUILD)/libkmutex.a
@@ -42,6 +43,7 @@ test-hung: $(addprefix $(HUNG_DIR)/,hung hung-asan hung-tsan abba_pthread) $(PTH
 	$(call hung_run,1,abba,$(HUNG_DIR)/hung abba)
 	$(call hung_run,1,abba-preload,env LD_PRELOAD=$(abspath $(PTHREAD_SO)) $(HUNG_DIR)/abba_pthread)
 	$(call hung_run,1,cycle3,$(HUNG_DIR)/hung cycle3)
+	$(call hung_run,1,rwsem,$(HUNG_DIR)/hung rwsem)
 	$(call hung_run,1,owner,$(HUNG_DIR)/hung owner)
 	$(call hung_run,1,condvar,$(HUNG_DIR)/hung condvar)
 	$(call hung_run,1,moved,$(HUNG_DIR)/hung moved)
@@ -61,6 +63,7 @@ test-hung: $(addprefix $(HUNG_DIR)/,hung hung-asan hung-tsan abba_pthread) $(PTH
 	$(call hung_run,1,abba-tsan,env $(CTEST_TSAN_ENV) $(HUNG_DIR)/hung-tsan abba)
 	$(call hung_run,1,owner-tsan,env $(CTEST_TSAN_ENV) $(HUNG_DIR)/hung-tsan owner)
 	$(call hung_run,1,condvar-tsan,env $(CTEST_TSAN_ENV) $(HUNG_DIR)/hung-tsan condvar)
+	$(call hung_run,1,rwsem-tsan,env $(CTEST_TSAN_ENV) $(HUNG_DIR)/hung-tsan rwsem)
 	$(call hung_run,1,stale-tsan,env $(CTEST_TSAN_ENV) $(HUNG_DIR)/hung-tsan stale)
 	@echo "hung-task: all scenarios reported as expected"
 

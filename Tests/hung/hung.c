@@ -9,7 +9,7 @@
  *   owner     a thread waits for a mutex whose owner sleeps in nanosleep: the report shows
  *             the owner's stack, taken at that moment
  *   condvar   a condvar wait nobody signals: reported as such
- *   stale     waits that time out or are interrupted (mutex and condvar), then a sentinel
+ *   stale     waits that time out or are interrupted (mutex, condvar, krwsem), then a sentinel
  *             hang: the sentinel alone is reported, so no record outlived its wait
  *   progress  a long, heavily contended run that keeps making progress, then the sentinel:
  *             the sentinel alone is reported
@@ -17,6 +17,9 @@
  *             deadlock report; the fourth is reported as blocked behind that deadlock
  *   moved     a condvar waiter that a broadcast moved onto the mutex's wait list, the mutex
  *             held by a thread sleeping elsewhere: reported as waiting for that mutex
+ *   rwsem     a writer behind two readers that sleep elsewhere: named, both of them; then a
+ *             deadlock through a krwsem: a reader waits for a mutex whose owner waits to
+ *             write: reported as a deadlock, the reader named as the holder
  *   abort     the abba deadlock with stderr left alone, main waiting forever: run with
  *             KMUTEX_HUNG_ABORT=1, the watchdog ends the process (mk/hung.mk checks how)
  */
@@ -27,6 +30,7 @@
 #include <time.h>
 
 #include "kmutex.h"
+#include "krwsem.h"
 #include "futex.h"
 #include "harness.h"
 #include "task.h"
@@ -334,6 +338,103 @@ static void moved(void)
 	expect(r, "hold_and_sleep+", "moved");
 }
 
+/* ---- krwsem: readers named; a deadlock through a read lock ---------------------------------- */
+
+struct krwsem table_sem;           /* zero-filled: a valid unlocked krwsem */
+struct krwsem index_sem;
+DEFINE_KMUTEX(index_mutex);
+static atomic_int readers_in, index_reader_holds, index_mutex_held;
+
+__attribute__((noinline)) void *read_and_sleep(void *arg)
+{
+	name_self(arg);
+	krwsem_down_read(&table_sem);
+	atomic_fetch_add(&readers_in, 1);
+	for (;;) {
+		struct timespec ts = { 1000, 0 };
+
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+__attribute__((noinline)) void *write_behind_readers(void *arg)
+{
+	(void)arg;
+	name_self("rw-writer");
+	krwsem_down_write(&table_sem);
+	return NULL;
+}
+
+/* Holds index_sem for reading, then wants index_mutex. */
+__attribute__((noinline)) void *reader_wants_mutex(void *arg)
+{
+	(void)arg;
+	name_self("idx-reader");
+	krwsem_down_read(&index_sem);
+	atomic_store(&index_reader_holds, 1);
+	while (!atomic_load(&index_mutex_held))
+		;
+	kmutex_lock(&index_mutex); /* never returns */
+	return NULL;
+}
+
+/* Holds index_mutex, then wants index_sem for writing. */
+__attribute__((noinline)) void *mutex_owner_wants_write(void *arg)
+{
+	(void)arg;
+	name_self("idx-writer");
+	kmutex_lock(&index_mutex);
+	atomic_store(&index_mutex_held, 1);
+	while (!atomic_load(&index_reader_holds))
+		;
+	krwsem_down_write(&index_sem); /* never returns */
+	return NULL;
+}
+
+static void rwsem(void)
+{
+	pthread_t t[5];
+	char buf[16384];
+	const char *r;
+
+	krwsem_set_name(&table_sem, "table_sem");
+	pthread_create(&t[0], NULL, read_and_sleep, "rw-reader-1");
+	pthread_create(&t[1], NULL, read_and_sleep, "rw-reader-2");
+	while (atomic_load(&readers_in) < 2)
+		drain();
+	pthread_create(&t[2], NULL, write_behind_readers, NULL);
+	wait_for_text("INFO: task rw-writer:");
+	wait_for_text("\nStacks:");
+	wait_scans(1);
+	r = section("INFO: task rw-writer:", buf, sizeof(buf));
+	expect(r, "is blocked on a rw-semaphore (to write)", "rwsem readers");
+	expect(r, "(table_sem) = &table_sem [", "rwsem readers");
+	expect(r, "held by 2 readers: ", "rwsem readers");
+	expect(r, "\"rw-reader-1\" tid", "rwsem readers");
+	expect(r, "\"rw-reader-2\" tid", "rwsem readers");
+	expect(r, "at: write_behind_readers+", "rwsem readers");
+
+	pthread_create(&t[3], NULL, reader_wants_mutex, NULL);
+	pthread_create(&t[4], NULL, mutex_owner_wants_write, NULL);
+	wait_for_text("Found 1 deadlock.");
+	r = section("INFO: task idx-", buf, sizeof(buf));
+	expect(r, "Found one kmutex deadlock", "rwsem deadlock");
+	expect(r, "waiting to lock rw-semaphore (to write) ", "rwsem deadlock");
+	expect(r, "= &index_sem [", "rwsem deadlock");
+	expect(r, "held by reader \"idx-reader\" tid", "rwsem deadlock");
+	expect(r, "which is held for reading by \"idx-reader\" tid", "rwsem deadlock");
+	expect(r, "- holding rw-semaphore 0x", "rwsem deadlock");
+	expect(r, " for reading\n", "rwsem deadlock");
+	expect(r, "(index_mutex) = &index_mutex [", "rwsem deadlock");
+	expect(r, "at: reader_wants_mutex+", "rwsem deadlock");
+	expect(r, "at: mutex_owner_wants_write+", "rwsem deadlock");
+	wait_scans(3);
+	if (count(" blocked for more than ") != 2)
+		fail("rwsem: %u reports, want 2 (the writer behind readers, the deadlock)",
+		     count(" blocked for more than "));
+}
+
 /* ---- the sentinel: a real hang after the runs that must not be reported ------------------- */
 
 __attribute__((noinline)) void *sentinel_waits(void *arg)
@@ -363,8 +464,10 @@ static void sentinel_only(const char *what)
 
 /* ---- stale records ------------------------------------------------------------------------- */
 
-static struct kmutex_task *_Atomic waiter_task[4];
-static atomic_int wait_result[4];
+#define NR_STALE 6
+static struct kmutex_task *_Atomic waiter_task[NR_STALE];
+static atomic_int wait_result[NR_STALE];
+struct krwsem held_sem;
 
 static void interrupt_handler(int sig)
 {
@@ -388,7 +491,8 @@ static struct timespec soon(void)
 __attribute__((noinline)) void *stale_waiter(void *arg)
 {
 	int which = (int)(intptr_t)arg, ret = 0;
-	static const char *const names[] = { "timed-out", "interrupted", "cv-timed-out", "cv-interrupted" };
+	static const char *const names[] = { "timed-out", "interrupted", "cv-timed-out", "cv-interrupted",
+					     "rw-timed-out", "rw-interrupted" };
 	struct timespec deadline = soon();
 
 	name_self(names[which]);
@@ -410,6 +514,12 @@ __attribute__((noinline)) void *stale_waiter(void *arg)
 		ret = kcond_wait_interruptible(&lonely_cond, &cond_mutex);
 		kmutex_unlock(&cond_mutex);
 		break;
+	case 4:
+		ret = krwsem_down_read_timeout(&held_sem, &deadline);
+		break;
+	case 5:
+		ret = krwsem_down_write_interruptible(&held_sem);
+		break;
 	}
 	atomic_store(&wait_result[which], ret ? ret : 1);
 	park_forever(); /* alive, so its descriptor keeps any stale record */
@@ -428,19 +538,22 @@ static void wait_until_blocked(int which, uint32_t kind)
 
 static void stale(void)
 {
-	static const int want[4] = { -ETIMEDOUT, -EINTR, -ETIMEDOUT, -EINTR };
+	static const int want[NR_STALE] = { -ETIMEDOUT, -EINTR, -ETIMEDOUT, -EINTR, -ETIMEDOUT, -EINTR };
 	struct sigaction sa = { .sa_handler = interrupt_handler };
-	pthread_t t[4];
+	pthread_t t[NR_STALE];
 
 	sigaction(SIGUSR1, &sa, NULL);
 	kmutex_lock(&held_lock); /* held by main to the end */
-	for (int i = 0; i < 4; i++)
+	krwsem_down_write(&held_sem); /* likewise */
+	for (int i = 0; i < NR_STALE; i++)
 		pthread_create(&t[i], NULL, stale_waiter, (void *)(intptr_t)i);
 	wait_until_blocked(1, KMX_BLOCKED_MUTEX);
 	pthread_kill(t[1], SIGUSR1);
 	wait_until_blocked(3, KMX_BLOCKED_CONDVAR);
 	pthread_kill(t[3], SIGUSR1);
-	for (int i = 0; i < 4; i++) {
+	wait_until_blocked(5, KMX_BLOCKED_RWSEM_WRITE);
+	pthread_kill(t[5], SIGUSR1);
+	for (int i = 0; i < NR_STALE; i++) {
 		while (!atomic_load(&wait_result[i]))
 			drain();
 		if (atomic_load(&wait_result[i]) != want[i])
@@ -524,6 +637,8 @@ int main(int argc, char **argv)
 		cycle3();
 	else if (!strcmp(what, "moved"))
 		moved();
+	else if (!strcmp(what, "rwsem"))
+		rwsem();
 	else if (!strcmp(what, "owner"))
 		owner();
 	else if (!strcmp(what, "condvar"))
@@ -533,7 +648,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(what, "progress"))
 		progress(argc > 2 ? (unsigned)atoi(argv[2]) : 6);
 	else
-		fail("usage: %s abba|cycle3|owner|condvar|moved|stale|progress [scans]|abort", argv[0]);
+		fail("usage: %s abba|cycle3|rwsem|owner|condvar|moved|stale|progress [scans]|abort", argv[0]);
 	printf("hung %s: ok\n", what);
 	_exit(0); /* the hung threads stay hung: leave without running exit handlers */
 }
