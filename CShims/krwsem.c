@@ -767,7 +767,7 @@ static int read_wait(struct krwsem *sem, struct kmutex_task *self, struct krwsem
  */
 static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex_task *self,
 					       int mode,
-		     const struct timespec *deadline, uint64_t count)
+		     const struct timespec *deadline, uint64_t count, const void *ip)
 {
 	struct krwsem_waiter waiter = { .node = { .task = self }, .type = WAITER_READ };
 	uint64_t adjustment = -RWSEM_READER_BIAS;
@@ -829,8 +829,7 @@ static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex
 	unlock_wait_list(sem);
 	wake_up_q(&q);
 
-	kmx_hung_begin(self, KMX_BLOCKED_RWSEM_READ, sem, NULL, NULL, __builtin_return_address(0),
-		       (uint32_t)mode);
+	kmx_hung_begin(self, KMX_BLOCKED_RWSEM_READ, sem, NULL, NULL, ip, (uint32_t)mode);
 	ret = read_wait(sem, self, &waiter, mode, deadline);
 	kmx_hung_end(self);
 	if (ret)
@@ -857,7 +856,9 @@ static inline int down_read_common(struct krwsem *sem, int mode, const struct ti
 		reader_acquired(sem, self);
 		return 0;
 	}
-	return read_slow(sem, self, mode, deadline, count);
+	/* ip: the call's return address (this is inlined in the exported call), for the
+	 * hung-task watchdog's "at:". */
+	return read_slow(sem, self, mode, deadline, count, __builtin_return_address(0));
 }
 
 static inline int down_read_try_common(struct krwsem *sem)
@@ -1067,7 +1068,7 @@ static int write_wait(struct krwsem *sem, struct kmutex_task *self, struct krwse
 
 static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmutex_task *self,
 						int mode,
-		      const struct timespec *deadline)
+		      const struct timespec *deadline, const void *ip)
 {
 	struct krwsem_waiter waiter = { .node = { .task = self }, .type = WAITER_WRITE };
 	struct wake_q q;
@@ -1099,8 +1100,7 @@ static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmute
 			lock_wait_list(sem);
 		}
 	}
-	kmx_hung_begin(self, KMX_BLOCKED_RWSEM_WRITE, sem, NULL, NULL, __builtin_return_address(0),
-		       (uint32_t)mode);
+	kmx_hung_begin(self, KMX_BLOCKED_RWSEM_WRITE, sem, NULL, NULL, ip, (uint32_t)mode);
 	ret = write_wait(sem, self, &waiter, mode, deadline);
 	kmx_hung_end(self);
 	return ret;
@@ -1117,7 +1117,7 @@ static inline int down_write_common(struct krwsem *sem, int mode, const struct t
 		writer_acquired(sem, self);
 		return 0;
 	}
-	return write_slow(sem, self, mode, deadline);
+	return write_slow(sem, self, mode, deadline, __builtin_return_address(0)); /* as read's */
 }
 
 static inline int down_write_try_common(struct krwsem *sem)
