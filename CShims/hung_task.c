@@ -1063,6 +1063,15 @@ static unsigned report_wait(struct kmutex_task *task, const struct snap *s, uint
 				out(", what it is doing now:\n");
 			out_stack(h);
 		}
+		/* A rwsem held by readers: each reader named, and what it is doing. */
+		for (int i = 0; end == END_READERS && i < chain[n - 1].nowners; i++) {
+			static struct hop reader; /* the watchdog's alone; too big for its stack */
+
+			hop_init(&reader, chain[n - 1].owners[i]);
+			out_thread(&reader);
+			out(", a reader, what it is doing now:\n");
+			out_stack(&reader);
+		}
 	}
 	/* RELAXED: only the watchdog reads and writes it. */
 	kmx_store(&task->hung.reported, s->seq, KMX_RELAXED);

@@ -414,6 +414,10 @@ static void rwsem(void)
 	expect(r, "\"rw-reader-1\" tid", "rwsem readers");
 	expect(r, "\"rw-reader-2\" tid", "rwsem readers");
 	expect(r, "at: write_behind_readers+", "rwsem readers");
+	expect(r, "\"rw-reader-2\" tid", "rwsem readers");
+	r = strstr(r, ", a reader, what it is doing now:");
+	if (!r || !strstr(r, "read_and_sleep+"))
+		fail("rwsem readers: no stack for the readers");
 
 	pthread_create(&t[3], NULL, reader_wants_mutex, NULL);
 	pthread_create(&t[4], NULL, mutex_owner_wants_write, NULL);
