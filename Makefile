@@ -57,7 +57,7 @@ debug: $(BUILD)/debug/libkmutex.a
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 CShims/include/kmutex.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 CShims/include/kmutex.h CShims/include/krwsem.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libkmutex.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libkmutex.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libkmutex.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
@@ -65,7 +65,7 @@ install: lib
 	install -m 644 $(BUILD)/kmutex.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/kmutex.h $(DESTDIR)$(PREFIX)/lib/libkmutex.* \
+	rm -f $(DESTDIR)$(PREFIX)/include/kmutex.h $(DESTDIR)$(PREFIX)/include/krwsem.h $(DESTDIR)$(PREFIX)/lib/libkmutex.* \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/kmutex.pc
 
 # Everything the tests and benchmarks need from Debian, installed when missing.
