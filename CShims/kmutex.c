@@ -204,21 +204,13 @@ void kmutex_destroy(struct kmutex *lock)
  * is read once.
  */
 #define HANDOFF_AFTER_DEFAULT_NS 1000000ull
-#define HANDOFF_AFTER_UNSET      UINT64_MAX
 
-static uint64_t handoff_after_cached = HANDOFF_AFTER_UNSET; /* RELAXED: all compute the same */
+static uint64_t handoff_after_cached = KMX_ENV_UNSET;
 
 static uint64_t handoff_after_ns(void)
 {
-	uint64_t ns = kmx_load(&handoff_after_cached, KMX_RELAXED);
-
-	if (kmx_unlikely(ns == HANDOFF_AFTER_UNSET)) {
-		const char *env = getenv("KMUTEX_HANDOFF_AFTER_US");
-
-		ns = env && *env ? strtoull(env, NULL, 10) * 1000ull : HANDOFF_AFTER_DEFAULT_NS;
-		kmx_store(&handoff_after_cached, ns, KMX_RELAXED);
-	}
-	return ns;
+	return kmx_env_time_ns(&handoff_after_cached, "KMUTEX_HANDOFF_AFTER_US",
+			       HANDOFF_AFTER_DEFAULT_NS);
 }
 
 uint64_t kmx_monotonic_ns(void)

@@ -84,7 +84,6 @@
 #include "krwsem.h"
 
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "atomic.h"
@@ -388,21 +387,13 @@ static void enqueue_waiter(struct krwsem *sem, struct krwsem_waiter *waiter)
  * drop (docs/rwsem.md, make krwsem-bound).
  */
 #define HANDOFF_AFTER_DEFAULT_NS 1000000ull
-#define HANDOFF_AFTER_UNSET      UINT64_MAX
 
-static uint64_t handoff_after_cached = HANDOFF_AFTER_UNSET; /* RELAXED: all compute the same */
+static uint64_t handoff_after_cached = KMX_ENV_UNSET;
 
 static uint64_t handoff_after_ns(void)
 {
-	uint64_t ns = kmx_load(&handoff_after_cached, KMX_RELAXED);
-
-	if (kmx_unlikely(ns == HANDOFF_AFTER_UNSET)) {
-		const char *env = getenv("KRWSEM_HANDOFF_AFTER_US");
-
-		ns = env && *env ? strtoull(env, NULL, 10) * 1000ull : HANDOFF_AFTER_DEFAULT_NS;
-		kmx_store(&handoff_after_cached, ns, KMX_RELAXED);
-	}
-	return ns;
+	return kmx_env_time_ns(&handoff_after_cached, "KRWSEM_HANDOFF_AFTER_US",
+			       HANDOFF_AFTER_DEFAULT_NS);
 }
 
 static bool waited_long_enough(const struct krwsem_waiter *waiter)
