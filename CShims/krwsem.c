@@ -118,6 +118,17 @@
  */
 #define RWSEM_DESTROYED_COUNT  (RWSEM_WRITER_LOCKED | RWSEM_READ_FAIL)
 
+/*
+ * What stops a thief (a reader's steal, a writer's unqueued trylock or spin): HANDOFF.  The
+ * build flag KRWSEM_BUG_HANDOFF_IGNORED lets thieves ignore it, for the regression test that
+ * shows it is what bounds the head's wait.
+ */
+#ifndef KRWSEM_BUG_HANDOFF_IGNORED
+#define RWSEM_NO_THIEVES       RWSEM_FLAG_HANDOFF
+#else
+#define RWSEM_NO_THIEVES       0ull
+#endif
+
 #define RWSEM_READER_OWNED     0x1ul /* in owner: a reader's task (descriptors are 64-aligned) */
 
 _Static_assert(_Alignof(struct kmutex_task) > RWSEM_READER_OWNED, "owner flag bit must be free");
@@ -778,7 +789,7 @@ static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex
 	 * someone waits: a stream of readers must not keep a queued writer out (2f06f702925b).
 	 * Our fast path's ACQUIRE already synchronized with the last writer's unlock.
 	 */
-	if (!(count & (RWSEM_WRITER_LOCKED | RWSEM_FLAG_HANDOFF)) &&
+	if (!(count & (RWSEM_WRITER_LOCKED | RWSEM_NO_THIEVES)) &&
 	    !(nr_readers(count) > 1 && reader_owned(sem))) {
 		if (nr_readers(count) == 1 && (count & RWSEM_FLAG_WAITERS)) {
 			/* The first reader in: let the queued readers share it. */
@@ -922,7 +933,7 @@ static bool write_trylock_unqueued(struct krwsem *sem, struct kmutex_task *self)
 	/* RELAXED: a guess; the cmpxchg checks it. */
 	uint64_t count = kmx_load(&sem->count, KMX_RELAXED);
 
-	while (!(count & (RWSEM_LOCK_MASK | RWSEM_FLAG_HANDOFF))) {
+	while (!(count & (RWSEM_LOCK_MASK | RWSEM_NO_THIEVES))) {
 		/* ACQUIRE pairs with the RELEASE of the last holder's unlock. */
 		if (kmx_try_cmpxchg(&sem->count, &count, count | RWSEM_WRITER_LOCKED, KMX_ACQUIRE)) {
 			writer_acquired(sem, self);

@@ -18,12 +18,18 @@
  *       is parked just after the second grant: both hold the lock, so both biases must be in
  *       the count.  (With the biases added after the grants, the count holds only the waker's
  *       probe bias: the second reader's unlock would take it below zero.)
+ *   no-thieves    (KRWSEM_BUG_HANDOFF_IGNORED)
+ *       A writer at the head sets HANDOFF; the readers leave and wake it, and it is parked
+ *       right after its wakeup, the lock free.  Nobody else may take the lock now: a writer's
+ *       trylock and a reader's timed down_read (a steal, but for HANDOFF) must fail.  This is
+ *       what bounds the head's wait once HANDOFF is set.
  *   recursive     (KRWSEM_BUG_NO_RECURSION: the kernel's non-recursive down_read)
  *       A thread that reads asks again while a writer waits with HANDOFF set: it must get the
  *       lock at once.  Without the rule it waits for the writer, which waits for it; the test
  *       gives the call a deadline so that the failure is a -ETIMEDOUT, not a hang.
  *
- * Usage: rwsem_rules CASE.  Run handoff-left and recursive with KRWSEM_HANDOFF_AFTER_US=0
+ * Usage: rwsem_rules CASE.  Run handoff-left, no-thieves and recursive with
+ * KRWSEM_HANDOFF_AFTER_US=0
  * (the head asks for HANDOFF at its first failed try, as the kernel's RT writers do).
  * Exit 0 on pass, 1 with "FAIL ..." lines on failure.
  */
@@ -48,10 +54,10 @@ static struct krwsem sem;
 static int failures;
 
 /* Posted by the hook the first time each role reaches a point; then optionally parked. */
-static sem_t w1_sleeping, w2_sleeping, w2_woken, w2_resume, r_sleeping, r_go, r_checked;
-static int w1_slept, w2_slept, w2_woke, granted_seen; /* one thread each */
+static sem_t w1_sleeping, w1_woken, w1_resume, w2_sleeping, w2_woken, w2_resume, r_sleeping, r_go, r_checked;
+static int w1_slept, w1_woke, w2_slept, w2_woke, granted_seen; /* one thread each */
 static __thread int r_slept;
-static int park_w2_after_wake, park_r_before_sleep, pause_at_grant;
+static int park_w1_after_wake, park_w2_after_wake, park_r_before_sleep, pause_at_grant;
 #define NR_READERS 2
 static uint64_t r_count_seen[NR_READERS];    /* the count as each granted reader saw it */
 
@@ -69,6 +75,10 @@ static void hook(enum krwsem_test_point point, struct krwsem *s)
 		return;
 	if (role == ROLE_W1 && point == KRWSEM_TP_WAITER_SLEEP && !w1_slept++)
 		sem_post(&w1_sleeping);
+	if (role == ROLE_W1 && point == KRWSEM_TP_WRITER_WOKEN && park_w1_after_wake && !w1_woke++) {
+		sem_post(&w1_woken);
+		sem_wait(&w1_resume);
+	}
 	if (role == ROLE_W2 && point == KRWSEM_TP_WAITER_SLEEP && !w2_slept++)
 		sem_post(&w2_sleeping);
 	if (role == ROLE_W2 && point == KRWSEM_TP_WRITER_WOKEN && park_w2_after_wake && !w2_woke++) {
@@ -239,6 +249,49 @@ static void case_bias_late(void)
 	      (unsigned long long)krwsem_test_count(&sem));
 }
 
+static void *w1_plain_writer(void *arg)
+{
+	(void)arg;
+	role = ROLE_W1;
+	krwsem_down_write(&sem);
+	krwsem_up_write(&sem);
+	return NULL;
+}
+
+static void case_no_thieves(void)
+{
+	pthread_t w1;
+	struct timespec past;
+	uint64_t count;
+	int took_write, took_read;
+
+	krwsem_init_flags(&sem, KRWSEM_NO_SPIN);
+	park_w1_after_wake = 1;
+	krwsem_down_read(&sem);
+	pthread_create(&w1, NULL, w1_plain_writer, NULL);
+	sem_wait(&w1_sleeping);                          /* head, HANDOFF set, asleep */
+	krwsem_up_read(&sem);                            /* wakes W1, which parks */
+	sem_wait(&w1_woken);
+	count = krwsem_test_count(&sem);
+	CHECK(count == (COUNT_WAITERS | COUNT_HANDOFF),
+	      "the lock should be free with WAITERS and HANDOFF (count %#llx)",
+	      (unsigned long long)count);
+
+	took_write = krwsem_down_write_trylock(&sem);
+	CHECK(!took_write, "a thief took the write lock while HANDOFF was set");
+	if (took_write)
+		krwsem_up_write(&sem);
+	clock_gettime(CLOCK_MONOTONIC, &past);
+	took_read = krwsem_down_read_timeout(&sem, &past) == 0;
+	CHECK(!took_read, "a reader stole the lock while HANDOFF was set");
+	if (took_read)
+		krwsem_up_read(&sem);
+	sem_post(&w1_resume);
+	pthread_join(w1, NULL);
+	CHECK(krwsem_test_count(&sem) == 0, "count %#llx after everyone left",
+	      (unsigned long long)krwsem_test_count(&sem));
+}
+
 static void case_recursive(void)
 {
 	pthread_t w2;
@@ -277,6 +330,7 @@ static const struct {
 	{ "handoff-left", case_handoff_left },
 	{ "wake-next", case_wake_next },
 	{ "bias-late", case_bias_late },
+	{ "no-thieves", case_no_thieves },
 	{ "recursive", case_recursive },
 };
 
@@ -287,6 +341,8 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	sem_init(&w1_sleeping, 0, 0);
+	sem_init(&w1_woken, 0, 0);
+	sem_init(&w1_resume, 0, 0);
 	sem_init(&w2_sleeping, 0, 0);
 	sem_init(&w2_woken, 0, 0);
 	sem_init(&w2_resume, 0, 0);
@@ -303,6 +359,6 @@ int main(int argc, char **argv)
 		printf("rwsem_rules %s: %s\n", cases[i].name, failures ? "FAIL" : "pass");
 		return failures ? 1 : 0;
 	}
-	fprintf(stderr, "usage: %s handoff-left|wake-next|bias-late|recursive\n", argv[0]);
+	fprintf(stderr, "usage: %s handoff-left|wake-next|bias-late|no-thieves|recursive\n", argv[0]);
 	return 64;
 }

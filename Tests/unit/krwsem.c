@@ -749,6 +749,44 @@ static void test_reader_overflow(void)
 	krwsem_destroy(&s);
 }
 
+/* The layered API (for libkmutex-pthread): every outcome as a code, deadlines on either clock. */
+static void test_layered_api_codes(void)
+{
+	struct krwsem s = KRWSEM_INITIALIZER;
+	struct actor h = { 0 };
+	struct timespec rt, mono, bad = { 1, 1000000000L };
+
+	CHECK(krwsem__down_read_try(&s) == 0);
+	CHECK(krwsem__down_write_try(&s) == -EBUSY);
+	krwsem_up_read(&s);
+	CHECK(krwsem__down_write_try(&s) == 0);
+	CHECK(krwsem_write_held_by_self(&s) == 1);
+	krwsem_up_write(&s);
+	CHECK(actor_hold(&h, &s, WRITE));
+	CHECK(krwsem__down_read_try(&s) == -EBUSY);
+	CHECK(krwsem__down_write_try(&s) == -EBUSY);
+	clock_gettime(CLOCK_REALTIME, &rt);
+	rt = ts_add_ns(rt, 20 * 1000000LL);
+	CHECK(krwsem__down_read(&s, KMUTEX__TIMED | KMUTEX__REALTIME, &rt) == -ETIMEDOUT);
+	CHECK(krwsem__down_write(&s, KMUTEX__TIMED | KMUTEX__REALTIME, &rt) == -ETIMEDOUT);
+	mono = ts_add_ns(mono_now(), 20 * 1000000LL);
+	CHECK(krwsem__down_read(&s, KMUTEX__TIMED, &mono) == -ETIMEDOUT);
+	CHECK(krwsem__down_read(&s, KMUTEX__TIMED | KMUTEX__REALTIME, &bad) == -EINVAL);
+	CHECK(krwsem__down_write(&s, KMUTEX__TIMED, &bad) == -EINVAL);
+	kmutex_interrupt_self();
+	CHECK(krwsem__down_read(&s, KMUTEX__INTERRUPTIBLE, NULL) == -EINTR);
+	kmutex_interrupt_self();
+	CHECK(krwsem__down_write(&s, KMUTEX__INTERRUPTIBLE, NULL) == -EINTR);
+	actor_finish(&h);
+	rt = ts_add_ns(rt, 60 * 1000000000LL);
+	CHECK(krwsem__down_read(&s, KMUTEX__TIMED | KMUTEX__REALTIME, &rt) == 0);
+	krwsem_up_read(&s);
+	CHECK(krwsem__down_write(&s, 0, NULL) == 0);
+	krwsem_up_write(&s);
+	CHECK(count_word(&s) == 0);
+	krwsem_destroy(&s);
+}
+
 /* ---- errno, and many threads ------------------------------------------------------------ */
 
 static void test_errno_preserved(void)
@@ -869,6 +907,7 @@ int main(void)
 	RUN(test_read_record_overflow);
 	RUN(test_read_released_by_other_thread);
 	RUN(test_reader_overflow);
+	RUN(test_layered_api_codes);
 	RUN(test_errno_preserved);
 	RUN(test_mixed_threads);
 	return check_finish();
