@@ -49,6 +49,9 @@ test-krwsem: $(KRWSEM_DIR)/unit $(KRWSEM_DIR)/unit-cxx $(KRWSEM_DIR)/misuse $(KR
 	@$(call krwsem_run,60,stress nospin,$(KRWSEM_DIR)/stress $(KRWSEM_STRESS_ARGS) -o nospin -r 6 -w 2)
 	@$(call krwsem_run,120,stress-tsan,env $(CTEST_TSAN_ENV) $(KRWSEM_DIR)/stress-tsan $(KRWSEM_STRESS_ARGS) -r 3 -w 3)
 	@$(call krwsem_run,120,stress-asan,env $(CTEST_ASAN_ENV) $(KRWSEM_DIR)/stress-asan $(KRWSEM_STRESS_ARGS) -r 3 -w 3)
+	@echo "== krwsem: the same with HANDOFF at a head's first failed try (KRWSEM_HANDOFF_AFTER_US=0)"
+	@$(call krwsem_run,60,stress handoff-always,env KRWSEM_HANDOFF_AFTER_US=0 $(KRWSEM_DIR)/stress $(KRWSEM_STRESS_ARGS))
+	@$(call krwsem_run,120,stress-tsan handoff-always,env KRWSEM_HANDOFF_AFTER_US=0 $(CTEST_TSAN_ENV) $(KRWSEM_DIR)/stress-tsan $(KRWSEM_STRESS_ARGS) -r 3 -w 3)
 
 # Long run on demand.
 krwsem-torture: $(KRWSEM_DIR)/stress
