@@ -15,7 +15,8 @@
  *     writer, no HANDOFF, and the lock is not held by other readers while someone waits, the
  *     anti-starvation rule of 2f06f702925b), or take it back out and queue.
  *     Unlock is a cmpxchg that removes the bias; the last holder with waiters does it under
- *     wait_lock and wakes them.
+ *     wait_lock and wakes them (under it, so that the krwsem may be freed as soon as another
+ *     thread has taken and released it, as POSIX allows and kmutex's unlock ensures).
  *
  *  2. Writers' fast path: one cmpxchg 0 -> WRITER_LOCKED; unlock a cmpxchg back, or, with
  *     waiters, a fetch_add under wait_lock that wakes them.
@@ -48,19 +49,6 @@
  *     stranded behind a writer that left).  As the kernel says of its own, this is not a
  *     handoff like the mutex's: the lock is not passed, barging stops until the head gets it.
  *
- * The bound (H = handoff_after_ns()).  HANDOFF is set by the head itself, the first time it
- * runs after H and finds the lock held (a writer head tries whenever an unlock wakes it; a
- * reader head is looked at whenever an unlock or a departing waiter runs mark_wake()).  From
- * then on nobody but the holders of that moment (and their nested reads) can take the lock:
- *  - a writer at the head waits at most H, plus the critical sections in progress when it next
- *    runs, plus the sections of those that barged in during that wakeup, plus a wakeup;
- *  - a reader at the head waits at most H, plus the write section in progress, plus one that
- *    steals the lock as it is released, plus a wakeup.
- * A waiter deeper in the list waits for the waiters ahead of it, each with this bound (readers
- * go together: all queued readers are granted with the first one at the head, or when a reader
- * steals the lock).  Before H waiters can be passed by barging readers and writers: that is
- * what makes the lock fast.  Measured maxima are in docs/rwsem.md.
- *
  *  6. Recursive reads (where krwsem departs from the kernel, whose down_read is not
  *     recursive).  A thread that holds a read lock and asks again must get it even while a
  *     writer waits, or it deadlocks: the writer waits for it, it waits behind the writer.  Each
@@ -75,6 +63,19 @@
  *     counts as a reader of every krwsem: a read of a lock it does not hold may then barge
  *     past HANDOFF, which costs fairness, never correctness.  A read lock released by another
  *     thread (glibc allows it) leaves the taker's entry behind, with the same effect.
+ *
+ * The bound (H = handoff_after_ns()).  HANDOFF is set by the head itself, the first time it
+ * runs after H and finds the lock held (a writer head tries whenever an unlock wakes it; a
+ * reader head is looked at whenever an unlock or a departing waiter runs mark_wake()).  From
+ * then on nobody but the holders of that moment (and their nested reads) can take the lock:
+ *  - a writer at the head waits at most H, plus the critical sections in progress at H, plus
+ *    those that barge in while the unlock that ends them wakes it, plus two wakeups;
+ *  - a reader at the head waits at most H, plus the write section in progress, plus one that
+ *    steals the lock as it is released, plus a wakeup.
+ * A waiter deeper in the list waits for the waiters ahead of it, each with this bound (readers
+ * go together: all queued readers are granted with the first one at the head, or when a reader
+ * steals the lock).  Before H waiters can be passed by barging readers and writers: that is
+ * what makes the lock fast.  Measured maxima are in docs/rwsem.md.
  *
  * What the kernel has that krwsem lacks: RT/DL tasks setting HANDOFF at once, NONSPINNABLE
  * and the reader-owned spin time-out (a fixed budget stands in), lockdep/lock_stat/probes (not
