@@ -6,8 +6,8 @@
  *
  * The count word says who holds the lock: bit 0 WRITER_LOCKED, bit 1 WAITERS (the wait list
  * is not empty), bit 2 HANDOFF, and from bit 8 up the number of readers (READER_BIAS = 1 << 8),
- * bit 63 the overflow guard.  The owner word names the writer, or, as a hint, the last reader
- * with READER_OWNED.  The modes:
+ * bit 63 the overflow guard.  The owner word names the writer, or, as a hint, a reader with
+ * READER_OWNED (the first since the last writer).  The modes:
  *
  *  1. Readers' fast path: one fetch_add of READER_BIAS.  If no bit of WRITER_LOCKED, WAITERS,
  *     HANDOFF or the guard was set, the reader holds the lock.  Otherwise its bias is in the
@@ -288,17 +288,18 @@ static bool read_held(const struct kmutex_task *self, const struct krwsem *sem)
 /* ---- the owner word (a hint, but for the writer's own identity) ----------------------------- */
 
 /*
- * A reader got the lock: name it the last reader (skipping the store when it already is, so a
- * thread that reads again and again does not write the line), and note the hold.
- * RELAXED: owner is a hint for readers; every store is made while holding the lock, so the
- * count's ACQUIRE/RELEASE orders the stores of successive holders.
+ * A reader got the lock: mark the owner word READER_OWNED, naming this reader, unless it is
+ * marked already, and note the hold.  The kernel names the last reader every time; that is a
+ * store into the count's cache line for every read lock, which with readers on several CPUs
+ * moves the line once more per lock (read-only throughput halved at 2-4 threads, measured), and
+ * the name is only a hint.  So the owner word names the first reader since the last writer.
+ * RELAXED: a hint for readers (reader_owned()); a writer's stores and ours are ordered by the
+ * count's ACQUIRE/RELEASE, since each is made while holding the lock.
  */
 static inline void reader_acquired(struct krwsem *sem, struct kmutex_task *self)
 {
-	uintptr_t me = (uintptr_t)self | RWSEM_READER_OWNED;
-
-	if (kmx_load(&sem->owner, KMX_RELAXED) != me)
-		kmx_store(&sem->owner, me, KMX_RELAXED);
+	if (!(kmx_load(&sem->owner, KMX_RELAXED) & RWSEM_READER_OWNED))
+		kmx_store(&sem->owner, (uintptr_t)self | RWSEM_READER_OWNED, KMX_RELAXED);
 	note_read_held(self, sem);
 }
 

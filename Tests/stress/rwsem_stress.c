@@ -73,6 +73,11 @@ static long pair_a, pair_b;              /* plain: protected by the write lock *
 static int writers_inside, readers_inside; /* atomic */
 static long failures[NR_FAILURES];       /* atomic */
 static int stop_workers, stop_storm, stop_watchdog; /* atomic */
+static long long last_acquired_ns;       /* atomic: the latest acquisition, any worker */
+/* The longest stretch without an acquisition the watchdog saw, and the count word then: a
+ * figure that tells a preempted holder (lock bits set) from a lost wakeup (free, WAITERS). */
+static long long longest_stall_ns;
+static unsigned long long stall_count;
 
 static int nr_readers = 4, nr_writers = 4;
 static int duration_s = 4, watchdog_s = 10;
@@ -221,6 +226,7 @@ static void *worker_main(void *arg)
 			if (waited > w->max_wait_ns)
 				w->max_wait_ns = waited;
 			w->acquisitions++;
+			__atomic_store_n(&last_acquired_ns, mono_ns(), __ATOMIC_RELAXED);
 			if (w->writer) {
 				write_section(w);
 				if (rand_r(&w->seed) % 8 == 0) {
@@ -287,7 +293,7 @@ static void *watchdog_main(void *arg)
 {
 	unsigned long *last = calloc((size_t)nr_workers, sizeof(*last));
 	long long *since = calloc((size_t)nr_workers, sizeof(*since));
-	struct timespec tick = { 0, 100 * 1000000 };
+	struct timespec tick = { 0, 10 * 1000000 };
 
 	(void)arg;
 	if (!last || !since)
@@ -295,7 +301,14 @@ static void *watchdog_main(void *arg)
 	for (int i = 0; i < nr_workers; i++)
 		since[i] = mono_ns();
 	while (!__atomic_load_n(&stop_watchdog, __ATOMIC_RELAXED)) {
+		long long stall;
+
 		nanosleep(&tick, NULL);
+		stall = mono_ns() - __atomic_load_n(&last_acquired_ns, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&last_acquired_ns, __ATOMIC_RELAXED) && stall > longest_stall_ns) {
+			longest_stall_ns = stall;
+			stall_count = __atomic_load_n(&sem.count, __ATOMIC_RELAXED);
+		}
 		for (int i = 0; i < nr_workers; i++) {
 			struct worker *w = &workers[i];
 			unsigned long calls = __atomic_load_n(&w->calls, __ATOMIC_RELAXED);
@@ -423,6 +436,8 @@ int main(int argc, char **argv)
 
 	report_side(0);
 	writes = report_side(1);
+	printf("longest stretch without an acquisition (10 ms samples): %.1f ms, count then 0x%llx\n",
+	       longest_stall_ns / 1e6, stall_count);
 	if (pair_a != pair_b || pair_a != writes)
 		fail(F_LOST_UPDATE);
 	for (int f = 0; f < NR_FAILURES; f++) {
