@@ -367,13 +367,50 @@ static void wake_up_q(struct wake_q *q)
 	q->n = 0;
 }
 
+#ifdef KMUTEX_DEBUG
+/*
+ * Debug builds, whenever wait_lock is taken or dropped: the list is well formed, WAITERS says
+ * whether it has nodes, HANDOFF belongs to the head, and no waiter is left asleep on a free
+ * lock.  The last holds because with WAITERS set every change that frees the lock is made
+ * under wait_lock, by a path that then wakes the head (release_and_wake(), cond_wake(),
+ * cancel_wait()): a free lock with waiters has a writer at the head whose wake is marked (a
+ * reader at the head would have been granted and taken off the list).
+ */
+static void check_wait_list(const struct krwsem *sem)
+{
+	const struct kmutex_waiter *first = sem->wait_list, *node = first;
+	uint64_t count = kmx_load(&sem->count, KMX_RELAXED); /* under wait_lock: flags are stable */
+	const struct krwsem_waiter *head = (const struct krwsem_waiter *)first;
+
+	if (first) {
+		do {
+			if (node->next->prev != node)
+				misuse("corrupted krwsem: wait list links broken", sem);
+			node = node->next;
+		} while (node != first);
+	}
+	if (!first != !(count & RWSEM_FLAG_WAITERS))
+		misuse("corrupted krwsem: WAITERS disagrees with the wait list", sem);
+	if ((count & RWSEM_FLAG_HANDOFF) && !(head && head->handoff_set))
+		misuse("corrupted krwsem: HANDOFF set, not by the head waiter", sem);
+	/* RELAXED: wakes are marked under wait_lock, which we hold. */
+	if (head && !(count & RWSEM_LOCK_MASK) &&
+	    (head->type != WAITER_WRITE || kmx_load(&head->node.task->wake, KMX_RELAXED) != KMX_WAKE_UP))
+		misuse("corrupted krwsem: a waiter left asleep on a free lock", sem);
+}
+#else
+static inline void check_wait_list(const struct krwsem *sem) { (void)sem; }
+#endif
+
 static void lock_wait_list(struct krwsem *sem)
 {
 	kmx_wait_lock(&sem->wait_lock);
+	check_wait_list(sem);
 }
 
 static void unlock_wait_list(struct krwsem *sem)
 {
+	check_wait_list(sem);
 	kmx_wait_unlock(&sem->wait_lock);
 }
 

@@ -21,6 +21,8 @@ $(eval $(call krwsem_bin,unit,Tests/unit/krwsem.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call krwsem_bin,unit-tsan,Tests/unit/krwsem.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
 $(eval $(call krwsem_bin,unit-asan,Tests/unit/krwsem.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
 $(eval $(call krwsem_bin,misuse,Tests/debug/rwsem_misuse.c,$(BUILD)/libkmutex.a,-O2))
+$(eval $(call krwsem_bin,misuse-debug,Tests/debug/rwsem_misuse.c,$(BUILD)/debug/libkmutex.a,-O1 -DKMUTEX_DEBUG))
+$(eval $(call krwsem_bin,stress-debug,Tests/stress/rwsem_stress.c,$(BUILD)/debug/libkmutex.a,-O1 -DKMUTEX_DEBUG))
 $(eval $(call krwsem_bin,stress,Tests/stress/rwsem_stress.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call krwsem_bin,stress-tsan,Tests/stress/rwsem_stress.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
 $(eval $(call krwsem_bin,stress-asan,Tests/stress/rwsem_stress.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
@@ -33,13 +35,15 @@ KRWSEM_STRESS_ARGS ?= -d 2
 KRWSEM_TORTURE_ARGS ?= -d 60 -r 8 -w 4
 
 .PHONY: test-krwsem krwsem-torture
-test-krwsem: $(KRWSEM_DIR)/unit $(KRWSEM_DIR)/unit-cxx $(KRWSEM_DIR)/misuse $(KRWSEM_DIR)/unit-tsan $(KRWSEM_DIR)/unit-asan \
+test-krwsem: $(KRWSEM_DIR)/unit $(KRWSEM_DIR)/unit-cxx $(KRWSEM_DIR)/misuse $(KRWSEM_DIR)/misuse-debug \
+	     $(KRWSEM_DIR)/stress-debug $(KRWSEM_DIR)/unit-tsan $(KRWSEM_DIR)/unit-asan \
 	     $(KRWSEM_DIR)/stress $(KRWSEM_DIR)/stress-tsan $(KRWSEM_DIR)/stress-asan
 	@echo "== krwsem: unit tests"
 	@$(call krwsem_run,120,unit,$(KRWSEM_DIR)/unit)
 	@$(call krwsem_run,60,unit-cxx,$(KRWSEM_DIR)/unit-cxx)
 	@echo "== krwsem: misuse aborts with its one-line message"
 	@$(call krwsem_run,120,misuse,$(KRWSEM_DIR)/misuse)
+	@$(call krwsem_run,120,misuse-debug,$(KRWSEM_DIR)/misuse-debug)
 	@echo "== krwsem: unit tests under TSan"
 	@$(call krwsem_run,240,unit-tsan,env $(CTEST_TSAN_ENV) $(KRWSEM_DIR)/unit-tsan)
 	@echo "== krwsem: unit tests under ASan/UBSan"
@@ -49,6 +53,8 @@ test-krwsem: $(KRWSEM_DIR)/unit $(KRWSEM_DIR)/unit-cxx $(KRWSEM_DIR)/misuse $(KR
 	@$(call krwsem_run,60,stress nospin,$(KRWSEM_DIR)/stress $(KRWSEM_STRESS_ARGS) -o nospin -r 6 -w 2)
 	@$(call krwsem_run,120,stress-tsan,env $(CTEST_TSAN_ENV) $(KRWSEM_DIR)/stress-tsan $(KRWSEM_STRESS_ARGS) -r 3 -w 3)
 	@$(call krwsem_run,120,stress-asan,env $(CTEST_ASAN_ENV) $(KRWSEM_DIR)/stress-asan $(KRWSEM_STRESS_ARGS) -r 3 -w 3)
+	@echo "== krwsem: stress on the debug library (wait list, flags and wakeups checked at every wait_lock)"
+	@$(call krwsem_run,60,stress-debug,$(KRWSEM_DIR)/stress-debug $(KRWSEM_STRESS_ARGS))
 	@echo "== krwsem: the same with HANDOFF at a head's first failed try (KRWSEM_HANDOFF_AFTER_US=0)"
 	@$(call krwsem_run,60,stress handoff-always,env KRWSEM_HANDOFF_AFTER_US=0 $(KRWSEM_DIR)/stress $(KRWSEM_STRESS_ARGS))
 	@$(call krwsem_run,120,stress-tsan handoff-always,env KRWSEM_HANDOFF_AFTER_US=0 $(CTEST_TSAN_ENV) $(KRWSEM_DIR)/stress-tsan $(KRWSEM_STRESS_ARGS) -r 3 -w 3)

@@ -4,7 +4,8 @@
  * Each case runs in a child (fork + waitpid); the parent asserts that the child died of
  * SIGABRT and that its stderr is exactly that line, with the check string of CShims/krwsem.c,
  * the krwsem's address and the thread that misused it.  (krwsem's checks are always on: every
- * call goes through the library.)
+ * call goes through the library.)  Built twice: the debug build (-DKMUTEX_DEBUG, the debug
+ * library) also checks the wait list and the flags whenever wait_lock changes hands.
  */
 #include "kmutex.h"
 
@@ -287,6 +288,25 @@ static void case_null_deadline_write(void)
 	(void)krwsem_down_write_timeout(&victim, NULL);
 }
 
+#ifdef KMUTEX_DEBUG
+/* Flag words the protocol never produces: HANDOFF with nobody waiting, WAITERS on an empty list. */
+static void case_handoff_without_head(void)
+{
+	krwsem_init(&victim);
+	__atomic_store_n(&victim.count, 0x4, __ATOMIC_RELAXED);
+	report_tid();
+	krwsem_down_write(&victim);
+}
+
+static void case_waiters_without_list(void)
+{
+	krwsem_init(&victim);
+	__atomic_store_n(&victim.count, 0x2 | 0x100, __ATOMIC_RELAXED); /* a reader, WAITERS */
+	report_tid();
+	krwsem_up_read(&victim);
+}
+#endif
+
 /* ---- the parent ------------------------------------------------------------------------- */
 
 static void read_all(int fd, char *buf, size_t size)
@@ -374,6 +394,10 @@ MISUSE_CASE(corrupted, "use of an uninitialized or corrupted krwsem")
 MISUSE_CASE(unknown_flag, "krwsem_init_flags: unknown flag")
 MISUSE_CASE(null_deadline_read, "krwsem_down_read_timeout: NULL deadline")
 MISUSE_CASE(null_deadline_write, "krwsem_down_write_timeout: NULL deadline")
+#ifdef KMUTEX_DEBUG
+MISUSE_CASE(handoff_without_head, "corrupted krwsem: HANDOFF set, not by the head waiter")
+MISUSE_CASE(waiters_without_list, "corrupted krwsem: WAITERS disagrees with the wait list")
+#endif
 
 /* Correct use exits normally with nothing on stderr. */
 static void test_correct_use_does_not_abort(void)
@@ -414,7 +438,11 @@ static void test_correct_use_does_not_abort(void)
 int main(void)
 {
 	check_start(300);
-	printf("krwsem misuse checks\n");
+#ifdef KMUTEX_DEBUG
+	printf("krwsem misuse checks, debug build\n");
+#else
+	printf("krwsem misuse checks, release build\n");
+#endif
 	RUN(test_correct_use_does_not_abort);
 	RUN(test_up_write_by_non_holder);
 	RUN(test_up_write_unlocked);
@@ -436,5 +464,9 @@ int main(void)
 	RUN(test_unknown_flag);
 	RUN(test_null_deadline_read);
 	RUN(test_null_deadline_write);
+#ifdef KMUTEX_DEBUG
+	RUN(test_handoff_without_head);
+	RUN(test_waiters_without_list);
+#endif
 	return check_finish();
 }
