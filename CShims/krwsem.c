@@ -807,8 +807,8 @@ static int read_wait(struct krwsem *sem, struct kmutex_task *self, struct krwsem
  * and our bias is in the count.  The kernel's rwsem_down_read_slowpath().
  */
 static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex_task *self,
-					       int mode,
-		     const struct timespec *deadline, uint64_t count, const void *ip)
+					       int mode, const struct timespec *deadline,
+					       uint64_t count, const void *ip)
 {
 	struct krwsem_waiter waiter = { .node = { .task = self }, .type = WAITER_READ };
 	uint64_t adjustment = -RWSEM_READER_BIAS;
@@ -1108,8 +1108,8 @@ static int write_wait(struct krwsem *sem, struct kmutex_task *self, struct krwse
 }
 
 static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmutex_task *self,
-						int mode,
-		      const struct timespec *deadline, const void *ip)
+						int mode, const struct timespec *deadline,
+						const void *ip)
 {
 	struct krwsem_waiter waiter = { .node = { .task = self }, .type = WAITER_WRITE };
 	struct wake_q q;
