@@ -351,10 +351,15 @@ struct wake_q {
 /*
  * Under wait_lock, while the waiter is on the list: mark its thread's wakeup.  The waiter arms
  * its word (KMX_WAKE_SLEEP) under wait_lock too, so the two are ordered and RELAXED is enough;
- * the futex wake is needed only if it had armed.
+ * the futex wake is needed only if it had armed.  A word that already says KMX_WAKE_UP (a head
+ * woken before and not yet back) is left alone, as kmutex's mark_wakeup() does: only its own
+ * thread stores SLEEP, under wait_lock, which we hold, so the load is exact and the waiter's
+ * line is spared an RMW on every unlock while it is on its way.
  */
 static void wake_q_add(struct wake_q *q, struct kmutex_task *task)
 {
+	if (kmx_load(&task->wake, KMX_RELAXED) == KMX_WAKE_UP)
+		return;
 	if (kmx_xchg(&task->wake, KMX_WAKE_UP, KMX_RELAXED) == KMX_WAKE_SLEEP)
 		q->tasks[q->n++] = task;
 }
