@@ -5,8 +5,8 @@
  * Written from the design (docs/rwsem.md, rwsem-notes.md); no kernel code.
  *
  * The count word says who holds the lock: bit 0 WRITER_LOCKED, bit 1 WAITERS (the wait list
- * is not empty), bit 2 HANDOFF, and from bit 8 up the number of readers (READER_BIAS = 1 << 8),
- * bit 63 the overflow guard.  The owner word names the writer, or, as a hint, a reader with
+ * is not empty), bit 2 HANDOFF, bit 3 WOKEN (krwsem's own, see 5), and from bit 8 up the
+ * number of readers (READER_BIAS = 1 << 8), bit 63 the overflow guard.  The owner word names the writer, or, as a hint, a reader with
  * READER_OWNED (the first since the last writer).  The modes:
  *
  *  1. Readers' fast path: one fetch_add of READER_BIAS.  If no bit of WRITER_LOCKED, WAITERS,
@@ -48,6 +48,14 @@
  *     the next waiter, which may be able to run now (1ee326196c66, 54c1ee4d614d: readers
  *     stranded behind a writer that left).  As the kernel says of its own, this is not a
  *     handoff like the mutex's: the lock is not passed, barging stops until the head gets it.
+ *
+ *     The woken head (krwsem's own, as kmutex's AWAKE and Go's mutexWoken): an unlock that
+ *     wakes a writer at the head sets WOKEN; until that writer has run its next try, there
+ *     is nobody to wake, so further unlocks release with one cmpxchg and skip wait_lock.  The
+ *     head clears WOKEN in the cmpxchg of its try (taking the lock, or finding it held, when
+ *     the holder's unlock comes after it and wakes it).  The kernel's rwsem takes wait_lock
+ *     for every unlock with waiters; with more writers than CPUs most unlocks find a head that
+ *     is woken but not yet running.
  *
  *  6. Recursive reads (where krwsem departs from the kernel, whose down_read is not
  *     recursive).  A thread that holds a read lock and asks again must get it even while a
@@ -104,6 +112,7 @@
 #define RWSEM_WRITER_LOCKED    (1ull << 0)
 #define RWSEM_FLAG_WAITERS     (1ull << 1)
 #define RWSEM_FLAG_HANDOFF     (1ull << 2)
+#define RWSEM_FLAG_WOKEN       (1ull << 3) /* krwsem's own: see "the woken head" below */
 #define RWSEM_READER_SHIFT     8
 #define RWSEM_READER_BIAS      (1ull << RWSEM_READER_SHIFT)
 #define RWSEM_READ_FAIL        (1ull << 63) /* the guard: 2^55 readers would carry into it */
@@ -399,6 +408,11 @@ static void check_wait_list(const struct krwsem *sem)
 	if ((count & RWSEM_FLAG_HANDOFF) && !(head && head->handoff_set))
 		misuse("corrupted krwsem: HANDOFF set, not by the head waiter", sem);
 	/* RELAXED: wakes are marked under wait_lock, which we hold. */
+	if ((count & RWSEM_FLAG_WOKEN) &&
+	    !(head && head->type == WAITER_WRITE &&
+	      kmx_load(&head->node.task->wake, KMX_RELAXED) == KMX_WAKE_UP))
+		misuse("corrupted krwsem: WOKEN set, but the head is not a woken writer", sem);
+	/* RELAXED: wakes are marked under wait_lock, which we hold. */
 	if (head && !(count & RWSEM_LOCK_MASK) &&
 	    (head->type != WAITER_WRITE || kmx_load(&head->node.task->wake, KMX_RELAXED) != KMX_WAKE_UP))
 		misuse("corrupted krwsem: a waiter left asleep on a free lock", sem);
@@ -585,7 +599,9 @@ static void cancel_wait(struct krwsem *sem, struct krwsem_waiter *waiter, struct
 		kmx_fetch_and(&sem->count, ~RWSEM_FLAG_HANDOFF, KMX_RELAXED);
 #endif
 	if (kmx_wait_list_del(&sem->wait_list, &waiter->node)) {
-		kmx_fetch_and(&sem->count, ~(RWSEM_FLAG_WAITERS | RWSEM_FLAG_HANDOFF), KMX_RELAXED);
+		kmx_fetch_and(&sem->count,
+			      ~(RWSEM_FLAG_WAITERS | RWSEM_FLAG_HANDOFF | RWSEM_FLAG_WOKEN),
+			      KMX_RELAXED);
 		return;
 	}
 #ifndef KRWSEM_BUG_NO_WAKE_NEXT
@@ -649,10 +665,28 @@ static void release_and_wake(struct krwsem *sem, uint64_t part)
 	lock_wait_list(sem);
 	count = kmx_add_return(&sem->count, -part, KMX_RELEASE);
 	/* Under wait_lock, WAITERS means the list is not empty. */
-	if (!(count & RWSEM_LOCK_MASK) && (count & RWSEM_FLAG_WAITERS))
+	if (!(count & RWSEM_LOCK_MASK) && (count & RWSEM_FLAG_WAITERS)) {
+		bool writer_head = first_waiter(sem)->type == WAITER_WRITE;
+
 		mark_wake(sem, WAKE_ANY, &q);
+		/* A writer head is only woken, and stays the head: it is the woken head now.
+		 * RELAXED: under wait_lock, as every change of the flags. */
+		if (writer_head)
+			kmx_fetch_or(&sem->count, RWSEM_FLAG_WOKEN, KMX_RELAXED);
+	}
 	unlock_wait_list(sem);
 	wake_up_q(&q);
+}
+
+/*
+ * With waiters, must this unlock wake them (under wait_lock)?  Not while the head is a woken
+ * writer on its way (WOKEN): it will try the lock itself before it sleeps again.  Such an
+ * unlock touches the krwsem last with its cmpxchg, and the woken head passes wait_lock before
+ * its lock call returns, so POSIX's free-after-unlock rule still holds.
+ */
+static bool must_wake(uint64_t count)
+{
+	return (count & (RWSEM_FLAG_WAITERS | RWSEM_FLAG_WOKEN)) == RWSEM_FLAG_WAITERS;
 }
 
 /* An up_read that cannot be right: say what is wrong (destroyed, write-locked, unlocked). */
@@ -679,7 +713,7 @@ static void release_read(struct krwsem *sem, bool held)
 		if (kmx_unlikely(!(count & RWSEM_READER_MASK) ||
 				 (held && (count & RWSEM_WRITER_LOCKED))))
 			up_read_misuse(sem);
-		if ((count & RWSEM_FLAG_WAITERS) && (count & RWSEM_LOCK_MASK) == RWSEM_READER_BIAS) {
+		if (must_wake(count) && (count & RWSEM_LOCK_MASK) == RWSEM_READER_BIAS) {
 			release_and_wake(sem, RWSEM_READER_BIAS);
 			return;
 		}
@@ -726,7 +760,7 @@ void krwsem_up_write(struct krwsem *sem)
 	/* RELAXED: ordered before the next writer's store by the count's RELEASE below. */
 	kmx_store(&sem->owner, 0, KMX_RELAXED);
 	do {
-		if (count & RWSEM_FLAG_WAITERS) {
+		if (must_wake(count)) {
 			release_and_wake(sem, RWSEM_WRITER_LOCKED);
 			return;
 		}
@@ -991,35 +1025,40 @@ static bool write_trylock_unqueued(struct krwsem *sem, struct kmutex_task *self)
  * Under wait_lock, for a queued writer: the kernel's rwsem_try_write_lock().
  *  - HANDOFF set and we are not the head: it is the head's (only the head sets it), yield;
  *  - the lock is held: the head that has waited H sets HANDOFF, in the same cmpxchg that
- *    finds the lock held, and fails;
- *  - the lock is free: take it, clearing HANDOFF, and WAITERS if we are the only waiter;
- *    leave the list.
+ *    finds the lock held, and fails; the head also clears WOKEN in that cmpxchg, so that the
+ *    holder's unlock, which comes after it on the count, wakes it (it is about to sleep);
+ *  - the lock is free: take it, clearing HANDOFF, and WAITERS if we are the only waiter; the
+ *    head also clears WOKEN (the next head is asleep); leave the list.
  */
 static bool try_write_lock(struct krwsem *sem, struct krwsem_waiter *waiter,
 			   struct kmutex_task *self)
 {
-	bool head = first_waiter(sem) == waiter;
+	bool head = first_waiter(sem) == waiter, take;
 	uint64_t count = kmx_load(&sem->count, KMX_RELAXED), new; /* checked by the cmpxchg */
 
 	do {
 		if ((count & RWSEM_FLAG_HANDOFF) && !head)
 			return false;
+		take = !(count & RWSEM_LOCK_MASK);
 		new = count;
-		if (count & RWSEM_LOCK_MASK) {
-			if (!head || (count & RWSEM_FLAG_HANDOFF) || !waited_long_enough(waiter))
-				return false;
-			new |= RWSEM_FLAG_HANDOFF;
-		} else {
+		if (head)
+			new &= ~RWSEM_FLAG_WOKEN;
+		if (take) {
 			new = (new | RWSEM_WRITER_LOCKED) & ~RWSEM_FLAG_HANDOFF;
 			if (waiter->node.next == &waiter->node)
 				new &= ~RWSEM_FLAG_WAITERS;
+		} else if (head && !(count & RWSEM_FLAG_HANDOFF) && waited_long_enough(waiter)) {
+			new |= RWSEM_FLAG_HANDOFF;
 		}
+		if (new == count)
+			return false;
 		/* ACQUIRE when we take the lock: pairs with the RELEASE of the last holder's
-		 * unlock.  (When we only set HANDOFF it is more than needed.) */
+		 * unlock.  (When we only change flags it is more than needed.) */
 	} while (!kmx_try_cmpxchg(&sem->count, &count, new, KMX_ACQUIRE));
 
-	if (new & RWSEM_FLAG_HANDOFF) {
-		waiter->handoff_set = true;
+	if (!take) {
+		if (new & RWSEM_FLAG_HANDOFF)
+			waiter->handoff_set = true; /* ours: only the head sets it */
 		return false;
 	}
 	kmx_wait_list_del(&sem->wait_list, &waiter->node);

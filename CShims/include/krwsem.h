@@ -42,7 +42,7 @@ extern "C" {
  * krwsem.
  *
  *   offset  field       what
- *    0      count       WRITER_LOCKED (bit 0), WAITERS (1), HANDOFF (2), readers << 8; atomic
+ *    0      count       WRITER_LOCKED (bit 0), WAITERS (1), HANDOFF (2), WOKEN (3), readers << 8
  *    8      owner       the writer's task, or a reader's | READER_OWNED (a hint); atomic
  *   16      wait_list   FIFO of sleeping waiters (circular), under wait_lock
  *   24      wait_lock   futex word of the internal lock guarding the list and the flag bits
