@@ -18,13 +18,15 @@ KMUTEX_HDRS := $(wildcard CShims/*.h CShims/include/*.h)
 .PHONY: all lib debug deps install uninstall test clean FORCE
 all: lib
 
-# $(call kmutex_lib,DIR,CFLAGS): build DIR/libkmutex.a from CShims with those flags.
+# $(call kmutex_lib,DIR,CFLAGS[,CCVAR,ARVAR]): build DIR/libkmutex.a from CShims with those
+# flags, with the compiler and archiver named by the variables CCVAR and ARVAR (CC and AR;
+# mk/arm64.mk passes its cross tools).
 define kmutex_lib
 $(1)/obj/%.o: CShims/%.c $(KMUTEX_HDRS)
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS_BASE) $(2) -c $$< -o $$@
+	$$($(or $(3),CC)) $$(CFLAGS_BASE) $(2) -c $$< -o $$@
 $(1)/libkmutex.a: $(patsubst CShims/%.c,$(1)/obj/%.o,$(KMUTEX_SRCS))
-	rm -f $$@ && $$(AR) rcs $$@ $$^
+	rm -f $$@ && $$($(or $(4),AR)) rcs $$@ $$^
 endef
 
 # Release (PIC objects serve both the archive and the shared library).
