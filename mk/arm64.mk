@@ -55,6 +55,29 @@ $(eval $(call arm64_bin,regression/v410/handoff_abort,Tests/regression/handoff_a
 ARM64_CORE_BINS := unit kcond debug-release debug-debug stress kcond-stress \
 	$(addprefix regression/,$(ARM64_REGRESSION)) regression/v410/handoff_abort
 
+# The drop-in: the core's PIC objects and pthread/, as mk/pthread.mk builds it natively.
+ARM64_PT_SO := $(ARM64)/libkmutex-pthread.so
+ARM64_PT    := $(ARM64)/pthread-tests
+$(ARM64)/pthread/%.o: pthread/%.c pthread/dropin.h $(KMUTEX_HDRS) | deps
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(CFLAGS_BASE) -O2 -fPIC -c $< -o $@
+$(ARM64_PT_SO): $(patsubst CShims/%.c,$(ARM64)/obj/%.o,$(KMUTEX_SRCS)) \
+		$(patsubst pthread/%.c,$(ARM64)/pthread/%.o,$(wildcard pthread/*.c))
+	$(ARM64_CC) -shared -Wl,-soname,libkmutex-pthread.so -o $@ $^ -lpthread -ldl
+# Test programs built against glibc alone (run with and without the preload), and linked.
+ARM64_PT_CFLAGS = $(CFLAGS_BASE) -ITests/unit -ITests/pthread -O1 -pthread
+$(ARM64_PT)/%: Tests/pthread/%.c $(ARM64_TEST_HDRS) | deps
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(ARM64_PT_CFLAGS) -o $@ $< -ldl
+$(ARM64_PT)/linked/%: Tests/pthread/%.c $(ARM64_TEST_HDRS) $(ARM64_PT_SO)
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(ARM64_PT_CFLAGS) -DPT_LINKED -o $@ $< -L$(ARM64) -lkmutex-pthread \
+		-Wl,-rpath,$(abspath $(ARM64)) -ldl
+ARM64_PT_BINS := api preinit fork linked/api linked/preinit
+# -E: LD_PRELOAD for the guest's (aarch64) ld.so; in qemu's own environment the host's
+# ld.so would try to load the aarch64 library into qemu.
+ARM64_PRELOAD := -E LD_PRELOAD=$(abspath $(ARM64_PT_SO))
+
 # $(call arm64_run,SECONDS,WHAT,QEMU COMMAND...): run under timeout; name the test that hung.
 define arm64_run
 	@echo "== arm64: $(2)"
@@ -62,8 +85,8 @@ define arm64_run
 		echo "TIMEOUT: arm64: $(2) ran longer than $(1) s under qemu (a hang?)" >&2; exit $$rc; }
 endef
 
-.PHONY: test-arm64 test-arm64-core test-arm64-fastpaths arm64
-arm64: $(addprefix $(ARM64_CTESTS)/,$(ARM64_CORE_BINS))
+.PHONY: test-arm64 test-arm64-core test-arm64-pthread test-arm64-fastpaths arm64
+arm64: $(addprefix $(ARM64_CTESTS)/,$(ARM64_CORE_BINS)) $(ARM64_PT_SO) $(addprefix $(ARM64_PT)/,$(ARM64_PT_BINS))
 
 test-arm64-core: arm64
 	$(call arm64_run,$(ARM64_TIMEOUT),unit tests,$(ARM64_QEMU) $(ARM64_CTESTS)/unit)
@@ -89,6 +112,18 @@ test-arm64-core: arm64
 	$(call arm64_run,$(ARM64_TIMEOUT),stress,$(ARM64_QEMU) $(ARM64_CTESTS)/stress $(ARM64_STRESS))
 	$(call arm64_run,$(ARM64_TIMEOUT),stress without handoff,$(ARM64_QEMU) $(ARM64_CTESTS)/stress $(ARM64_STRESS) -o nohandoff)
 
-test-arm64: test-arm64-core
+test-arm64-pthread: arm64
+	$(call arm64_run,$(ARM64_TIMEOUT),pthread api under LD_PRELOAD (aarch64 ld.so),$(ARM64_QEMU) $(ARM64_PRELOAD) $(ARM64_PT)/api)
+	$(call arm64_run,$(ARM64_TIMEOUT),pthread api linked with -lkmutex-pthread,$(ARM64_QEMU) $(ARM64_PT)/linked/api)
+	@echo "== arm64: pthread api on glibc alone: must fail (proves the preload took effect above)"
+	@if timeout -k 5 $(ARM64_TIMEOUT) $(ARM64_QEMU) $(ARM64_PT)/api > $(ARM64_PT)/api-glibc.log 2>&1; then \
+		echo "FAIL: arm64: api passed without the preload: it cannot tell glibc from kmutex" >&2; exit 1; fi
+	@grep -q "fell through to glibc" $(ARM64_PT)/api-glibc.log || \
+		{ cat $(ARM64_PT)/api-glibc.log >&2; echo "FAIL: arm64: api without the preload failed for another reason" >&2; exit 1; }
+	$(call arm64_run,$(ARM64_TIMEOUT),locks before constructors under LD_PRELOAD,$(ARM64_QEMU) $(ARM64_PRELOAD) $(ARM64_PT)/preinit)
+	$(call arm64_run,$(ARM64_TIMEOUT),locks before constructors linked,$(ARM64_QEMU) $(ARM64_PT)/linked/preinit)
+	$(call arm64_run,$(ARM64_TIMEOUT),fork in a multithreaded program under LD_PRELOAD,$(ARM64_QEMU) $(ARM64_PRELOAD) $(ARM64_PT)/fork)
+
+test-arm64: test-arm64-core test-arm64-pthread
 
 TESTS += test-arm64

@@ -8,8 +8,11 @@
 
 #include "dropin.h"
 
-_Static_assert(sizeof(struct kcond) <= 32 && sizeof(pthread_cond_t) >= 40,
-	       "a kcond must leave glibc's __wrefs (offset 36) untouched");
+/* pthread_cond_t is 48 bytes on x86-64 and aarch64 alike, __wrefs at 36 on both. */
+_Static_assert(offsetof(pthread_cond_t, __data.__wrefs) == COND_WREFS_OFFSET,
+	       "cond_is_glibc() reads glibc's __wrefs at COND_WREFS_OFFSET");
+_Static_assert(sizeof(struct kcond) <= COND_WREFS_OFFSET - 4 && sizeof(pthread_cond_t) >= COND_WREFS_OFFSET + 4,
+	       "a kcond must leave glibc's __wrefs untouched");
 
 static void foreign_lock(void *mutex)
 {

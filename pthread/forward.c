@@ -13,13 +13,35 @@
 #include "dropin.h"
 
 /*
+ * The symbol versions to bind, per architecture (objdump -T libc.so.6 shows them).  A port's
+ * first glibc gave every symbol it had one base version, and nothing of a port is older:
+ *  - GLIBC_BASE: x86-64's is 2.2.5; aarch64 arrived in glibc 2.17, so 2.17 is its oldest.
+ *  - GLIBC_COND: the pthread_cond_* of today's layout.  x86-64 keeps the layout before 2.3.2
+ *    under GLIBC_2.2.5 and today's under GLIBC_2.3.2; aarch64 has only today's, at 2.17.
+ * GLIBC_2.30 (pthread_mutex_clocklock, pthread_cond_clockwait) is the same on both, being
+ * newer than either base.  An alias at a version the C library lacks fails the link of the
+ * library (aarch64's ld: "no symbol version section for versioned symbol
+ * `__pthread_mutex_destroy@GLIBC_2.2.5'"); a dlvsym one fails the first forwarded call
+ * (kmx_fatal), which the api test makes on both architectures (make test-arm64).
+ */
+#if defined(__x86_64__)
+#define GLIBC_BASE "GLIBC_2.2.5"
+#define GLIBC_COND "GLIBC_2.3.2"
+#elif defined(__aarch64__)
+#define GLIBC_BASE "GLIBC_2.17"
+#define GLIBC_COND "GLIBC_2.17"
+#else
+#error "libkmutex-pthread: add this architecture's glibc symbol versions to pthread/forward.c"
+#endif
+
+/*
  * glibc's exported aliases: reachable without dlsym, so forwarding works before constructors.
- * glibc 2.34 made them compat symbols (__pthread_mutex_lock@GLIBC_2.2.5, no default version),
- * which a link cannot bind by name: .symver asks for that version explicitly.
+ * glibc 2.34 made them compat symbols (__pthread_mutex_lock@GLIBC_2.2.5 on x86-64, no default
+ * version), which a link cannot bind by name: .symver asks for the base version explicitly.
  */
 #define GLIBC_ALIAS(ret, local, name, params)                                   \
 	extern ret local params;                                                \
-	__asm__(".symver " #local "," #name "@GLIBC_2.2.5")
+	__asm__(".symver " #local "," #name "@" GLIBC_BASE)
 GLIBC_ALIAS(int, alias_mutex_init, __pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *));
 GLIBC_ALIAS(int, alias_mutex_destroy, __pthread_mutex_destroy, (pthread_mutex_t *));
 GLIBC_ALIAS(int, alias_mutex_lock, __pthread_mutex_lock, (pthread_mutex_t *));
@@ -88,23 +110,23 @@ int glibc_mutex_timedlock(pthread_mutex_t *mutex, clockid_t clockid, const struc
 {
 	if (clocklock)
 		return GLIBC_FN(clocklock_fn, pthread_mutex_clocklock, "GLIBC_2.30")(mutex, clockid, abstime);
-	return GLIBC_FN(timedlock_fn, pthread_mutex_timedlock, "GLIBC_2.2.5")(mutex, abstime);
+	return GLIBC_FN(timedlock_fn, pthread_mutex_timedlock, GLIBC_BASE)(mutex, abstime);
 }
 
 int glibc_cond_init(pthread_cond_t *cond, const pthread_condattr_t *attr)
 {
-	return GLIBC_FN(cond_init_fn, pthread_cond_init, "GLIBC_2.3.2")(cond, attr);
+	return GLIBC_FN(cond_init_fn, pthread_cond_init, GLIBC_COND)(cond, attr);
 }
 
 int glibc_cond_destroy(pthread_cond_t *cond)
 {
-	return GLIBC_FN(cond_fn, pthread_cond_destroy, "GLIBC_2.3.2")(cond);
+	return GLIBC_FN(cond_fn, pthread_cond_destroy, GLIBC_COND)(cond);
 }
 
 int glibc_cond_signal(pthread_cond_t *cond, bool all)
 {
-	return all ? GLIBC_FN(cond_fn, pthread_cond_broadcast, "GLIBC_2.3.2")(cond)
-		   : GLIBC_FN(cond_fn, pthread_cond_signal, "GLIBC_2.3.2")(cond);
+	return all ? GLIBC_FN(cond_fn, pthread_cond_broadcast, GLIBC_COND)(cond)
+		   : GLIBC_FN(cond_fn, pthread_cond_signal, GLIBC_COND)(cond);
 }
 
 /* A process-shared condvar (glibc's), with a glibc mutex: see cond.c. */
@@ -113,9 +135,9 @@ int glibc_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int how, clock
 {
 	switch (how) {
 	case 0:
-		return GLIBC_FN(cond_wait_fn, pthread_cond_wait, "GLIBC_2.3.2")(cond, mutex);
+		return GLIBC_FN(cond_wait_fn, pthread_cond_wait, GLIBC_COND)(cond, mutex);
 	case 1:
-		return GLIBC_FN(cond_timedwait_fn, pthread_cond_timedwait, "GLIBC_2.3.2")(cond, mutex, abstime);
+		return GLIBC_FN(cond_timedwait_fn, pthread_cond_timedwait, GLIBC_COND)(cond, mutex, abstime);
 	default:
 		return GLIBC_FN(cond_clockwait_fn, pthread_cond_clockwait, "GLIBC_2.30")(cond, mutex, clockid,
 											   abstime);

@@ -8,6 +8,12 @@
 
 #include "dropin.h"
 
+/*
+ * The layout, per architecture: a kmutex is 40 bytes on LP64; glibc's pthread_mutex_t is 40 on
+ * x86-64 and 48 on aarch64 (its last 8 bytes stay zero, from the initializer or our memset),
+ * with __kind at offset 16 on both, where PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP and the
+ * other static initializers write the type and nothing else.
+ */
 _Static_assert(sizeof(struct kmutex) <= sizeof(pthread_mutex_t), "a kmutex must fit in pthread_mutex_t");
 _Static_assert(offsetof(struct kmutex, options) == offsetof(pthread_mutex_t, __data.__kind),
 	       "the type byte must be where glibc's static initializers write __kind");

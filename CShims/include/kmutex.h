@@ -47,8 +47,8 @@ struct kmutex_osq_node; /* a spinner's node in the optimistic spin queue */
  * All zeros is a valid unlocked mutex (KMUTEX_INITIALIZER), so that a kmutex can live inside a
  * zero-initialized object, a pthread_mutex_t among them (PTHREAD_MUTEX_INITIALIZER is all
  * zeros, and libkmutex-pthread keeps a kmutex in place there): 40 bytes, the size of glibc's
- * pthread_mutex_t on x86_64, with `options` at the offset of glibc's __kind, where its static
- * initializers write the mutex type.
+ * pthread_mutex_t on x86_64 (48 on aarch64), with `options` at the offset of glibc's __kind
+ * (16 on both), where its static initializers write the mutex type.
  */
 struct kmutex {
 	uintptr_t owner;                    /* owning task | WAITERS, HANDOFF, PICKUP, AWAKE; atomic */

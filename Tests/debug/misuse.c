@@ -429,19 +429,6 @@ static void read_all(int fd, char *buf, size_t size)
 	buf[len] = 0;
 }
 
-/*
- * qemu-user (make test-arm64) writes its own line to the guest's stderr when the guest dies of
- * a signal, after ours; drop exactly that line, so the check still sees anything else.
- */
-static void drop_emulator_line(char *err)
-{
-	static const char note[] = "qemu: uncaught target signal ";
-	char *line = strstr(err, note);
-
-	if (line && (line == err || line[-1] == '\n') && strchr(line, '\n') == line + strlen(line) - 1)
-		*line = 0;
-}
-
 static void expect_abort_of(void (*misuse)(void), const char *check, const char *what,
 			   const void *object)
 {
@@ -469,7 +456,7 @@ static void expect_abort_of(void (*misuse)(void), const char *check, const char 
 	close(err_pipe[1]);
 	close(tid_pipe[1]);
 	read_all(err_pipe[0], err, sizeof(err));
-	drop_emulator_line(err);
+	check_drop_emulator_line(err);
 	if (read(tid_pipe[0], &tid, sizeof(tid)) != (ssize_t)sizeof(tid))
 		tid = 0;
 	close(err_pipe[0]);
