@@ -41,13 +41,22 @@
 /* Orders a thread against its own signal handler only: no instruction, no CPU fence. */
 #define kmx_signal_fence() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 
-/* The kernel's cpu_relax(): tell the core we are spinning. */
+/*
+ * The kernel's cpu_relax(): tell the core we are spinning, and wait a moment.  kmutex's spin
+ * budgets count these rounds (kmutex.c, SPIN_MIN), sized for x86's pause, some 45 ns here.
+ * On aarch64 the kernel uses yield, but its spinning is bounded by owner_on_cpu(), not by a
+ * count; yield is a hint for SMT cores and a NOP on nearly every arm64 core (0.4 ns on
+ * Graviton2's Neoverse-N1), which would shrink every budget by a factor of tens.  isb stalls
+ * until the pipeline drains, some tens of nanoseconds: Rust's spin_loop() has used it since
+ * 2021 (rust-lang/rust#84725, with those figures), as Arm advises.  It orders no memory
+ * access.  Not measured here on arm64 hardware (docs/arm64.md).
+ */
 static inline void kmx_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
+	__asm__ __volatile__("isb" ::: "memory");
 #else
 	__asm__ __volatile__("" ::: "memory");
 #endif

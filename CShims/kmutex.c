@@ -489,6 +489,8 @@ int kmutex__trylock_slow(struct kmutex *lock)
  * SPIN_MAX) and, in its high 6, a score of recent failures that yield_and_spin() reads: each
  * failed spin adds SPIN_MISS_STEP, each success takes one off.  Both are hints, updated by one
  * relaxed load and store: a lost update changes one decision.
+ * A round's time is the CPU's: on aarch64 kmx_cpu_relax() is an isb, chosen to come near a
+ * pause (atomic.h); these sizes are not measured there.
  */
 #define SPIN_MIN 64u   /* ~3 us: a pause costs ~45 ns on the 2-core EPYC VM we measure on */
 #define SPIN_MAX 1024u /* ~46 us: several sleep/wake round trips; spinning longer never pays */

@@ -85,6 +85,17 @@ define arm64_run
 		echo "TIMEOUT: arm64: $(2) ran longer than $(1) s under qemu (a hang?)" >&2; exit $$rc; }
 endef
 
+# The fast-path probe, compiled as Debian's gcc does by default (outline atomics), with LSE
+# inline, and with LL/SC inline: scripts/check-arm64-fastpaths.py reads all three.
+ARM64_PROBE := $(ARM64)/probe
+ARM64_PROBE_FLAGS_default :=
+ARM64_PROBE_FLAGS_lse     := -march=armv8.1-a
+ARM64_PROBE_FLAGS_llsc    := -mno-outline-atomics
+$(ARM64_PROBE)/%: Tests/arm64/fastpath_probe.c $(ARM64)/libkmutex.a $(KMUTEX_HDRS) | deps
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(CFLAGS_BASE) -O2 $(ARM64_PROBE_FLAGS_$*) -o $@ $< $(ARM64)/libkmutex.a -lpthread
+ARM64_PROBES := $(addprefix $(ARM64_PROBE)/,default lse llsc)
+
 .PHONY: test-arm64 test-arm64-core test-arm64-pthread test-arm64-fastpaths arm64
 arm64: $(addprefix $(ARM64_CTESTS)/,$(ARM64_CORE_BINS)) $(ARM64_PT_SO) $(addprefix $(ARM64_PT)/,$(ARM64_PT_BINS))
 
@@ -111,6 +122,7 @@ test-arm64-core: arm64
 	$(call arm64_run,$(ARM64_TIMEOUT),kcond stress,$(ARM64_QEMU) $(ARM64_CTESTS)/kcond-stress -d 2 -p 2 -c 3)
 	$(call arm64_run,$(ARM64_TIMEOUT),stress,$(ARM64_QEMU) $(ARM64_CTESTS)/stress $(ARM64_STRESS))
 	$(call arm64_run,$(ARM64_TIMEOUT),stress without handoff,$(ARM64_QEMU) $(ARM64_CTESTS)/stress $(ARM64_STRESS) -o nohandoff)
+	$(call arm64_run,$(ARM64_TIMEOUT),stress on an ARMv8.0 core (LL/SC atomics contended),$(ARM64_QEMU_V80) $(ARM64_CTESTS)/stress $(ARM64_STRESS))
 
 test-arm64-pthread: arm64
 	$(call arm64_run,$(ARM64_TIMEOUT),pthread api under LD_PRELOAD (aarch64 ld.so),$(ARM64_QEMU) $(ARM64_PRELOAD) $(ARM64_PT)/api)
@@ -124,6 +136,24 @@ test-arm64-pthread: arm64
 	$(call arm64_run,$(ARM64_TIMEOUT),locks before constructors linked,$(ARM64_QEMU) $(ARM64_PT)/linked/preinit)
 	$(call arm64_run,$(ARM64_TIMEOUT),fork in a multithreaded program under LD_PRELOAD,$(ARM64_QEMU) $(ARM64_PRELOAD) $(ARM64_PT)/fork)
 
-test-arm64: test-arm64-core test-arm64-pthread
+test-arm64-fastpaths: $(ARM64_PROBES) $(ARM64_PT_SO) $(ARM64)/libkmutex.a $(ARM64)/v410/libkmutex.a
+	@echo "== arm64: fast-path ordering instructions in the disassembly"
+	@scripts/check-arm64-fastpaths.py --objdump $(ARM64_OBJDUMP) --probe-dir $(ARM64_PROBE) \
+		--dropin $(ARM64_PT_SO) --release-lib $(ARM64)/libkmutex.a --v410-lib $(ARM64)/v410/libkmutex.a
+	$(call arm64_run,60,the probe as built by default (outline atomics: casa taken),$(ARM64_QEMU) $(ARM64_PROBE)/default)
+	$(call arm64_run,60,the probe as built by default on ARMv8.0 (ldaxr/stxr taken),$(ARM64_QEMU_V80) $(ARM64_PROBE)/default)
+	$(call arm64_run,60,the probe with LSE inline,$(ARM64_QEMU) $(ARM64_PROBE)/lse)
+	$(call arm64_run,60,the probe with LL/SC inline on ARMv8.0,$(ARM64_QEMU_V80) $(ARM64_PROBE)/llsc)
+	@echo "== arm64: the LSE probe on the ARMv8.0 core: must die of SIGILL (the ARMv8.0 runs really lack LSE)"
+	@timeout -k 5 60 $(ARM64_QEMU_V80) $(ARM64_PROBE)/lse > $(ARM64_PROBE)/lse-v80.log 2>&1; rc=$$?; \
+	if [ $$rc -ne 132 ]; then cat $(ARM64_PROBE)/lse-v80.log; \
+		echo "FAIL: arm64: casa ran on $(ARM64_QEMU_V80) (exit $$rc, want 132 = SIGILL): the ARMv8.0 runs do not test LL/SC" >&2; exit 1; fi; \
+	echo "arm64: SIGILL as it must"
+
+# Built in parallel, run one group after the other (readable output, and qemu's threads do not
+# compete with each other's on a 2-CPU machine).
+test-arm64: arm64 $(ARM64_PROBES) | deps
+	@$(MAKE) --no-print-directory test-arm64-fastpaths && $(MAKE) --no-print-directory test-arm64-core && \
+		$(MAKE) --no-print-directory test-arm64-pthread
 
 TESTS += test-arm64
