@@ -14,7 +14,8 @@ that make no call but to those helpers are the fast routes.  One of them must ca
 expected ordering instructions, in order; no fast route may carry another ordering instruction
 (an `ldar`, a stronger helper such as `_acq_rel`) or any memory barrier (`dmb`, `dsb`).  The
 helpers themselves must have the LSE and the LL/SC route with the same orders.  The drop-in's
-pthread_mutex_lock/trylock/unlock (libkmutex-pthread.so) are checked like the default probe.
+pthread_mutex_lock/trylock/unlock and krwsem's lock and unlock calls (libkmutex-pthread.so,
+which holds the whole library) are checked like the default probe.
 
 Then every function of the release library and of the drop-in is scanned for barriers:
 kmutex states its orders on the atomics themselves and has no fence (kmx_smp_mb and friends)
@@ -55,13 +56,23 @@ PROBES = {
     "probe_unlock": UNLOCK,
     "probe_lock_unlock": {v: LOCK[v] + UNLOCK[v] for v in VARIANTS},
 }
-# The drop-in's exported functions, and the internal ones they tail-call (followed).
-DROPIN = {"pthread_mutex_lock": ((), LOCK["default"]),
+# In the shared library (default flags): the drop-in's exported functions, and krwsem's,
+# whose fast paths are in the library rather than the header; with the internal functions
+# they tail-call (followed).  krwsem: a reader's fast path is a fetch_add with ACQUIRE, its
+# unlock a RELEASE cmpxchg loop; a writer's lock and unlock one cmpxchg each.
+SHARED = {"pthread_mutex_lock": ((), LOCK["default"]),
           "pthread_mutex_trylock": (("pt_mutex_trylock",), LOCK["default"]),
-          "pthread_mutex_unlock": (("pt_mutex_unlock",), UNLOCK["default"])}
+          "pthread_mutex_unlock": (("pt_mutex_unlock",), UNLOCK["default"]),
+          "krwsem_down_read": ((), ["bl __aarch64_ldadd8_acq"]),
+          "krwsem_down_read_trylock": ((), LOCK["default"]),
+          "krwsem_up_read": (("release_read",), UNLOCK["default"]),
+          "krwsem_down_write": ((), LOCK["default"]),
+          "krwsem_down_write_trylock": ((), LOCK["default"]),
+          "krwsem_up_write": ((), UNLOCK["default"])}
 # libgcc's helpers: the LSE route and the LL/SC route, each a route of its own.
 HELPERS = {"__aarch64_cas8_acq": [["casa"], ["ldaxr", "stxr"]],
-           "__aarch64_cas8_rel": [["casl"], ["ldxr", "stlxr"]]}
+           "__aarch64_cas8_rel": [["casl"], ["ldxr", "stlxr"]],
+           "__aarch64_ldadd8_acq": [["ldadda"], ["ldaxr", "stxr"]]}
 # Functions allowed a barrier, with the reason.  The release build has none.
 EXPECTED_BARRIERS = {}
 V410_BARRIERS = {"trylock_v410": "the seed's smp_mb() after a handoff accepted from a plain load"}
@@ -200,10 +211,10 @@ def main():
         for name, expected in PROBES.items():
             failures += check_function(functions, where, name, [expected[variant]])
         if variant == "default":
-            for name, routes in HELPERS.items():
-                failures += check_function(functions, where, name, routes)
+            for name in ("__aarch64_cas8_acq", "__aarch64_cas8_rel"):
+                failures += check_function(functions, where, name, HELPERS[name])
     dropin = disassemble(args.objdump, args.dropin)
-    for name, (follow, expected) in DROPIN.items():
+    for name, (follow, expected) in SHARED.items():
         failures += check_function(dropin, "libkmutex-pthread.so", name, [expected], follow)
     for name, routes in HELPERS.items():
         failures += check_function(dropin, "libkmutex-pthread.so", name, routes)

@@ -351,6 +351,7 @@ static void expect_abort(void (*misuse)(void), const char *check)
 	close(err_pipe[1]);
 	close(tid_pipe[1]);
 	read_all(err_pipe[0], err, sizeof(err));
+	check_drop_emulator_line(err);
 	if (read(tid_pipe[0], &tid, sizeof(tid)) != (ssize_t)sizeof(tid))
 		tid = 0;
 	close(err_pipe[0]);
