@@ -1162,4 +1162,9 @@ int kmutex_test_nr_waiters(struct kmutex *lock)
 	kmx_wait_unlock(&lock->wait_lock);
 	return n;
 }
+
+const uint32_t *kmutex_test_wake_word(void)
+{
+	return &kmutex__self()->wake;
+}
 #endif

@@ -57,6 +57,8 @@ extern void (*volatile kmutex_test_hook)(enum kmutex_test_point point, struct km
 /* The raw owner word and the length of the wait list, for assertions. */
 uintptr_t kmutex_test_owner_word(struct kmutex *lock);
 int kmutex_test_nr_waiters(struct kmutex *lock);
+/* The futex word the calling thread sleeps on as a waiter (Tests/regression/in_futex.h). */
+const uint32_t *kmutex_test_wake_word(void);
 #define KMX_TEST_POINT(point, lock) \
 	do { if (kmutex_test_hook) kmutex_test_hook((point), (lock)); } while (0)
 #else

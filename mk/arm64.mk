@@ -2,12 +2,13 @@
 # the pthread drop-in and the C tests with Debian's gcc-aarch64-linux-gnu into build/arm64 and
 # runs them under qemu-user: the unit and kcond tests, the misuse checks, the regression
 # interleavings (v4.10's must still fail; free_after_unlock under ASan), short stress runs,
-# and the pthread API test linked and under LD_PRELOAD through the aarch64 ld.so.  test-arm64-fastpaths checks the ordering
-# instructions of the fast paths in the aarch64 disassembly (scripts/check-arm64-fastpaths.py).
-# qemu on x86 runs every guest access in the host's TSO order: this checks that kmutex builds,
-# runs and emits the right instructions on arm64, never that its orderings are enough there
-# (that is `make verify-weak`).  The runs take about 20 s (measured at a load of 15 on 2 CPUs);
-# a clean build of build/arm64 adds 20 s idle, a few minutes at that load.
+# krwsem's tests, and the pthread API test linked and under LD_PRELOAD through the aarch64
+# ld.so.  test-arm64-fastpaths checks the fast paths' ordering instructions in the aarch64
+# disassembly (scripts/check-arm64-fastpaths.py).  qemu on x86 runs every guest access in the
+# host's TSO order: this checks that kmutex builds, runs and emits the right instructions on
+# arm64, never that its orderings are enough there (that is `make verify-weak`).  The runs
+# take about 25 s (measured at a load of 15 on 2 CPUs); a clean build of build/arm64 adds
+# 20 s on an idle machine, a few minutes at that load.
 
 ARM64          := $(BUILD)/arm64
 ARM64_CC       ?= aarch64-linux-gnu-gcc
@@ -22,8 +23,7 @@ ARM64_SYSROOT  ?= /usr/aarch64-linux-gnu
 ARM64_HOST_SYS_FUTEX := $(shell printf '\043include <sys/syscall.h>\nSYS_futex\n' | $(CC) -E -P - 2>/dev/null | tail -n 1)
 ARM64_QEMU     ?= env KMX_TEST_HOST_SYS_FUTEX=$(ARM64_HOST_SYS_FUTEX) qemu-aarch64 -L $(ARM64_SYSROOT)
 ARM64_QEMU_V80 ?= $(ARM64_QEMU) -cpu cortex-a57
-# Per program; qemu is 5-20x slower than native and the machine is shared: only a hang
-# comes near these.
+# Per program: they take 0.02-2.3 s, so only a hang comes near it.
 ARM64_TIMEOUT  ?= 180
 ARM64_STRESS   ?= -d 2 -t 4 -w 60
 ARM64_CTESTS   := $(ARM64)/ctests

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "in_futex.h"
 #include "kmutex.h"
 #include "test_hooks.h"
 
@@ -33,30 +34,20 @@ static int t_acquired, t_unlocked; /* atomics: written by T, polled by main */
 static uintptr_t t_word_after;     /* atomic: the owner word right after T's unlock */
 static int w_returned;             /* atomic: W's lock call returned */
 static long w_tid;                 /* atomic: set by W when it is about to sleep */
+static const uint32_t *w_word;     /* W's wake word, published by the store of w_tid */
 static __thread int is_u, is_w;
 
 /* W is asleep in its futex wait (the only place it can block after KMUTEX_TP_WAITER_SLEEP). */
 static int w_is_asleep(void)
 {
-	char path[64], stat[256], *state;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", __atomic_load_n(&w_tid, __ATOMIC_ACQUIRE));
-	f = fopen(path, "r");
-	if (!f || !fgets(stat, sizeof(stat), f)) {
-		if (f)
-			fclose(f);
-		return 0;
-	}
-	fclose(f);
-	state = strrchr(stat, ')');
-	return state && state[1] == ' ' && state[2] == 'S';
+	return thread_in_futex(__atomic_load_n(&w_tid, __ATOMIC_ACQUIRE), w_word);
 }
 
 static void hook(enum kmutex_test_point point, struct kmutex *lock)
 {
 	if (is_w && point == KMUTEX_TP_WAITER_SLEEP && lock == mutex) {
 		is_w = 0;
+		w_word = kmutex_test_wake_word();
 		__atomic_store_n(&w_tid, (long)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	}
 	if (is_u && point == KMUTEX_TP_UNLOCK_RELEASED && lock == mutex) {

@@ -21,6 +21,7 @@
 static struct kmutex lock;
 static sem_t w_sleeping, w_parked, w_resume, phase2;
 static long w_tid;       /* atomic */
+static const uint32_t *w_word; /* W's wake word, set before w_sleeping is posted */
 static int first_wait = 1, parked_once, slept_once; /* W's own */
 static int r1, r2, w_done; /* w_done atomic */
 
@@ -30,8 +31,10 @@ static void hook(enum kmutex_test_point point, struct kmutex *l)
 {
 	if (l != &lock || syscall(SYS_gettid) != __atomic_load_n(&w_tid, __ATOMIC_ACQUIRE) || !first_wait)
 		return;
-	if (point == KMUTEX_TP_WAITER_SLEEP && !slept_once++)
+	if (point == KMUTEX_TP_WAITER_SLEEP && !slept_once++) {
+		w_word = kmutex_test_wake_word();
 		sem_post(&w_sleeping);
+	}
 	if (point == KMUTEX_TP_WAITER_RETRY && !parked_once++) {
 		sem_post(&w_parked);
 		sem_wait(&w_resume);
@@ -41,7 +44,7 @@ static void hook(enum kmutex_test_point point, struct kmutex *l)
 /* W is blocked in the futex syscall (after the sleep point nothing else can block it). */
 static int w_in_futex(void)
 {
-	return thread_in_futex(__atomic_load_n(&w_tid, __ATOMIC_ACQUIRE));
+	return thread_in_futex(__atomic_load_n(&w_tid, __ATOMIC_ACQUIRE), w_word);
 }
 
 static void *w_main(void *arg)

@@ -58,6 +58,7 @@ static __thread enum role role;   /* set by each thread itself, for the hook */
 static char s_steps[MAX_STEPS + 1];         /* S's own until it posts s_slept */
 static char s_decided_steps[MAX_STEPS + 1]; /* S's own until it posts s_decided */
 static long w_tid;                /* atomic */
+static const uint32_t *w_word;     /* W's wake word, set before w_asleep is posted */
 static int w_wakes;               /* W's own */
 static int s1_spins;              /* S1's own */
 static sem_t s_decided, s_slept, w_asleep, w_handed, w_go, s1_spinning, s1_go;
@@ -91,8 +92,10 @@ static void hook(enum kmutex_test_point point, struct kmutex *l)
 		return;
 	if (role == ROLE_S)
 		s_hook(point);
-	if (role == ROLE_W && point == KMUTEX_TP_WAITER_SLEEP)
+	if (role == ROLE_W && point == KMUTEX_TP_WAITER_SLEEP) {
+		w_word = kmutex_test_wake_word();
 		sem_post(&w_asleep);
+	}
 	if (role == ROLE_W && point == KMUTEX_TP_WAITER_WOKEN && ++w_wakes == 2) {
 		sem_post(&w_handed);
 		sem_wait(&w_go);
@@ -109,7 +112,7 @@ static void on_usr1(int sig) { (void)sig; }
 /* W is blocked in the futex syscall (after the sleep point nothing else can block it). */
 static int w_in_futex(void)
 {
-	return thread_in_futex(__atomic_load_n(&w_tid, __ATOMIC_ACQUIRE));
+	return thread_in_futex(__atomic_load_n(&w_tid, __ATOMIC_ACQUIRE), w_word);
 }
 
 static void wait_until_w_sleeps(void)
