@@ -147,6 +147,7 @@ test-arm64-core: arm64
 	$(call arm64_run,$(ARM64_TIMEOUT),krwsem regression: handoff-left,env KRWSEM_HANDOFF_AFTER_US=0 $(ARM64_QEMU) $(ARM64_CTESTS)/regression/rwsem_rules handoff-left)
 	$(call arm64_run,$(ARM64_TIMEOUT),krwsem regression: wake-next,$(ARM64_QEMU) $(ARM64_CTESTS)/regression/rwsem_rules wake-next)
 	$(call arm64_run,$(ARM64_TIMEOUT),krwsem regression: bias-late,$(ARM64_QEMU) $(ARM64_CTESTS)/regression/rwsem_rules bias-late)
+	$(call arm64_run,$(ARM64_TIMEOUT),krwsem regression: no-thieves,env KRWSEM_HANDOFF_AFTER_US=0 $(ARM64_QEMU) $(ARM64_CTESTS)/regression/rwsem_rules no-thieves)
 	$(call arm64_run,$(ARM64_TIMEOUT),krwsem regression: recursive,env KRWSEM_HANDOFF_AFTER_US=0 $(ARM64_QEMU) $(ARM64_CTESTS)/regression/rwsem_rules recursive)
 	$(call arm64_run,$(ARM64_TIMEOUT),krwsem stress,$(ARM64_QEMU) $(ARM64_CTESTS)/krwsem-stress -d 2 -W 60)
 	$(call arm64_run,$(ARM64_TIMEOUT),krwsem stress on an ARMv8.0 core,$(ARM64_QEMU_V80) $(ARM64_CTESTS)/krwsem-stress -d 2 -W 60)
