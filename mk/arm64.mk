@@ -7,8 +7,8 @@
 # disassembly (scripts/check-arm64-fastpaths.py).  qemu on x86 runs every guest access in the
 # host's TSO order: this checks that kmutex builds, runs and emits the right instructions on
 # arm64, never that its orderings are enough there (that is `make verify-weak`).  The runs
-# take about 25 s (measured at a load of 15 on 2 CPUs); a clean build of build/arm64 adds
-# 20 s on an idle machine, a few minutes at that load.
+# took 22 s at a load of 15 on 2 CPUs and 54 s at a load of 49; a clean build of build/arm64
+# adds 20 s on an idle machine, 30 s to a few minutes under such loads.
 
 ARM64          := $(BUILD)/arm64
 ARM64_CC       ?= aarch64-linux-gnu-gcc
@@ -23,7 +23,7 @@ ARM64_SYSROOT  ?= /usr/aarch64-linux-gnu
 ARM64_HOST_SYS_FUTEX := $(shell printf '\043include <sys/syscall.h>\nSYS_futex\n' | $(CC) -E -P - 2>/dev/null | tail -n 1)
 ARM64_QEMU     ?= env KMX_TEST_HOST_SYS_FUTEX=$(ARM64_HOST_SYS_FUTEX) qemu-aarch64 -L $(ARM64_SYSROOT)
 ARM64_QEMU_V80 ?= $(ARM64_QEMU) -cpu cortex-a57
-# Per program: they take 0.02-2.3 s, so only a hang comes near it.
+# Per program: they took 7.3 s at most (at a load of 49), so only a hang comes near it.
 ARM64_TIMEOUT  ?= 180
 ARM64_STRESS   ?= -d 2 -t 4 -w 60
 ARM64_CTESTS   := $(ARM64)/ctests
