@@ -38,7 +38,9 @@ $(eval $(call kmutex_lib,$(BUILD)/hooks,-O1 -DKMUTEX_TEST_HOOKS))
 $(eval $(call kmutex_lib,$(BUILD)/v410,-O1 -DKMUTEX_TEST_HOOKS -DKMUTEX_V410_HANDOFF))
 # Sanitizer builds of the library, for the stress and unit tests.
 $(eval $(call kmutex_lib,$(BUILD)/tsan,-O1 -fsanitize=thread))
-$(eval $(call kmutex_lib,$(BUILD)/asan,-O1 -fsanitize=address,undefined -fno-omit-frame-pointer))
+# (through a variable: a literal comma would split $(call)'s arguments, and the third is the compiler)
+KMUTEX_ASAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer
+$(eval $(call kmutex_lib,$(BUILD)/asan,$(KMUTEX_ASAN_FLAGS)))
 
 SONAME := libkmutex.so.$(SOMAJOR)
 $(BUILD)/libkmutex.so.$(VERSION): $(patsubst CShims/%.c,$(BUILD)/obj/%.o,$(KMUTEX_SRCS))
