@@ -69,8 +69,10 @@
  *     store and an increment to lock, a compare and a decrement to unlock, in memory only this
  *     thread touches.  Beyond the slots, holds are only counted, and while any are, the thread
  *     counts as a reader of every krwsem: a read of a lock it does not hold may then barge
- *     past HANDOFF, which costs fairness, never correctness.  A read lock released by another
- *     thread (glibc allows it) leaves the taker's entry behind, with the same effect.
+ *     past HANDOFF and waiters, which costs fairness, never correctness (never past a writer
+ *     that holds the lock: a writer in the count shows the record is stale).  A read lock
+ *     released by another thread (glibc allows it) leaves the taker's entry behind, with the
+ *     same effect.
  *
  * The bound (H = handoff_after_ns()).  HANDOFF is set by the head itself, the first time it
  * runs after H and finds the lock held (a writer head tries whenever an unlock wakes it; a
@@ -288,6 +290,17 @@ static bool read_held(const struct kmutex_task *self, const struct krwsem *sem)
  * build flag KRWSEM_BUG_NO_RECURSION gives the kernel's rule (never), so that the regression
  * test can show the deadlock it guards against.
  */
+/*
+ * What in the count shows that the record of held read locks is stale (read_slow()): a
+ * writer.  The build flag KRWSEM_BUG_STALE_RECORD trusts the record anyway, for the
+ * regression test that shows a reader let in beside the writer.
+ */
+#ifndef KRWSEM_BUG_STALE_RECORD
+#define RWSEM_RECORD_REFUTED   RWSEM_WRITER_LOCKED
+#else
+#define RWSEM_RECORD_REFUTED   0ull
+#endif
+
 #ifndef KRWSEM_BUG_NO_RECURSION
 #define recursive_read(self, sem) read_held((self), (sem))
 #else
@@ -859,8 +872,15 @@ static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex
 		release_read(sem, false);
 		return -EAGAIN;
 	}
-	/* A recursive read: our own hold keeps writers out, so the bias we added is a lock. */
-	if (recursive_read(self, sem))
+	/*
+	 * A recursive read: our own hold keeps writers out, so the bias we added is a lock.  But
+	 * the record can be stale (a hold released by another thread, or holds beyond the slots,
+	 * which count for every krwsem: header item 6), and a writer in the count proves it is:
+	 * a real hold excludes him.  Then this is no recursive read, and the bias must not be
+	 * kept (it would put a reader beside the writer).  Without a writer at our add, our bias
+	 * keeps writers out from then on, so the stale case costs fairness only.
+	 */
+	if (!(count & RWSEM_RECORD_REFUTED) && recursive_read(self, sem))
 		goto acquired;
 	/*
 	 * Steal, unless a writer holds the lock, HANDOFF is set, or other readers hold it while

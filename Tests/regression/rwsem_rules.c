@@ -28,6 +28,15 @@
  *       lock at once.  Without the rule it waits for the writer, which waits for it; the test
  *       gives the call a deadline so that the failure is a -ETIMEDOUT, not a hang.
  *
+ *   stale-record  (KRWSEM_BUG_STALE_RECORD: krwsem's own record of held read locks trusted
+ *                  over the count)
+ *       The record of a thread's read locks can be stale: a hold released by another thread
+ *       (glibc allows it) leaves its entry, and holds beyond KRWSEM_READ_HELD_SLOTS count for
+ *       every krwsem.  While a writer holds the lock, such a thread's down_read must wait
+ *       like anyone's (here: time out), not take the "recursive" read beside the writer.
+ *       Both ways to a stale record are tried; the writer holds the lock throughout, so the
+ *       only right answer is -ETIMEDOUT whatever the timing.
+ *
  * Usage: rwsem_rules CASE.  Run handoff-left, no-thieves and recursive with
  * KRWSEM_HANDOFF_AFTER_US=0
  * (the head asks for HANDOFF at its first failed try, as the kernel's RT writers do).
@@ -324,6 +333,101 @@ static void case_recursive(void)
 	      (unsigned long long)krwsem_test_count(&sem));
 }
 
+static int w_holding; /* atomic */
+static uintptr_t w_owner; /* the owner word as the write holder left it */
+static sem_t w_release;
+
+static void *write_holder(void *arg)
+{
+	(void)arg;
+	krwsem_down_write(&sem);
+	w_owner = __atomic_load_n(&sem.owner, __ATOMIC_RELAXED);
+	__atomic_store_n(&w_holding, 1, __ATOMIC_RELEASE);
+	sem_wait(&w_release);
+	krwsem_up_write(&sem);
+	return NULL;
+}
+
+static void *release_read_elsewhere(void *arg)
+{
+	(void)arg;
+	krwsem_up_read(&sem);
+	return NULL;
+}
+
+/* With the writer holding the lock: a read must time out.  how: which stale record. */
+static void expect_read_refused(const char *how)
+{
+	struct timespec deadline;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_nsec += 10 * 1000000;                /* only bounds the wait */
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	r = krwsem_down_read_timeout(&sem, &deadline);
+	CHECK(r == -ETIMEDOUT, "read lock granted beside a writer (%s): returned %d, count %#llx",
+	      how, r, (unsigned long long)krwsem_test_count(&sem));
+	/* The bug build only: up_read would abort (write-locked), so undo the read by hand, our
+	 * bias and the owner word's reader mark; the writer is parked holding the lock, nobody
+	 * else touches either. */
+	if (r == 0) {
+		krwsem_test_set_count(&sem, krwsem_test_count(&sem) - 0x100);
+		__atomic_store_n(&sem.owner, w_owner, __ATOMIC_RELAXED);
+	}
+}
+
+static pthread_t start_write_holder(void)
+{
+	pthread_t w;
+
+	__atomic_store_n(&w_holding, 0, __ATOMIC_RELAXED);
+	pthread_create(&w, NULL, write_holder, NULL);
+	while (!__atomic_load_n(&w_holding, __ATOMIC_ACQUIRE))
+		sched_yield();
+	return w;
+}
+
+static void stop_write_holder(pthread_t w)
+{
+	sem_post(&w_release);
+	pthread_join(w, NULL);
+}
+
+static void case_stale_record(void)
+{
+	enum { N = KRWSEM_READ_HELD_SLOTS + 1 };
+	struct krwsem others[N];
+	pthread_t w, t;
+
+	krwsem_init_flags(&sem, KRWSEM_NO_SPIN);
+	/* A hold released by another thread: our entry for sem stays behind. */
+	krwsem_down_read(&sem);
+	pthread_create(&t, NULL, release_read_elsewhere, NULL);
+	pthread_join(t, NULL);
+	CHECK(krwsem_read_held_by_self(&sem) == 1, "the record should still name sem");
+	w = start_write_holder();
+	expect_read_refused("a hold released by another thread left its entry");
+	stop_write_holder(w);
+
+	/* Holds beyond the slots: untracked, so they count for every krwsem. */
+	for (int i = 0; i < N; i++) {
+		krwsem_init(&others[i]);
+		krwsem_down_read(&others[i]);
+	}
+	w = start_write_holder();
+	expect_read_refused("holds beyond the record's slots");
+	stop_write_holder(w);
+	for (int i = N; i-- > 0;) {
+		krwsem_up_read(&others[i]);
+		krwsem_destroy(&others[i]);
+	}
+	CHECK(krwsem_test_count(&sem) == 0, "count %#llx after everyone left",
+	      (unsigned long long)krwsem_test_count(&sem));
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -333,6 +437,7 @@ static const struct {
 	{ "bias-late", case_bias_late },
 	{ "no-thieves", case_no_thieves },
 	{ "recursive", case_recursive },
+	{ "stale-record", case_stale_record },
 };
 
 int main(int argc, char **argv)
@@ -351,6 +456,7 @@ int main(int argc, char **argv)
 	sem_init(&r_go, 0, 0);
 	sem_init(&r_checked, 0, 0);
 	sem_init(&r_release, 0, 0);
+	sem_init(&w_release, 0, 0);
 	krwsem_test_hook = hook;
 	alarm(60); /* a hang is a failure too; mk/krwsem.mk's timeout names the case */
 	for (size_t i = 0; argc == 2 && i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -360,6 +466,6 @@ int main(int argc, char **argv)
 		printf("rwsem_rules %s: %s\n", cases[i].name, failures ? "FAIL" : "pass");
 		return failures ? 1 : 0;
 	}
-	fprintf(stderr, "usage: %s handoff-left|wake-next|bias-late|no-thieves|recursive\n", argv[0]);
+	fprintf(stderr, "usage: %s handoff-left|wake-next|bias-late|no-thieves|recursive|stale-record\n", argv[0]);
 	return 64;
 }
