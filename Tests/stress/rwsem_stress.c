@@ -12,21 +12,39 @@
  *     (a writer bumps them one at a time, with a delay between);
  *   - after an error return (-EINTR, -ETIMEDOUT) the caller holds nothing.
  * Holds are short, one in LONG_HOLD lasts about a millisecond, so that waiters pile up, sleep
- * and hand off.  A watchdog fails the run, naming the thread, when a worker's lock call has not
- * returned for several seconds (nothing is allowed to be that slow: the HANDOFF bound).
+ * and hand off.
+ *
+ * The hang watchdog fires only on a real hang, never on a slow machine: a worker that has
+ * slept in one lock call, unwoken, for watchdog_seconds of the process's own time.  "Slept"
+ * is read from the kernel at every 10 ms tick: the thread is in state S and its schedstat
+ * (CPU time, and time spent runnable without a CPU) has not moved, so a worker that is woken
+ * and tries again, or that is runnable and waits for a CPU, is not hung, however long its
+ * call.  "The process's own time" is the watchdog's ticks, each counted for at most 100 ms: a
+ * process that is frozen or starved (a stopped VM, real-time tasks taking the CPUs: the
+ * kernel leaves other tasks 5% of each second) does not age its sleepers.  A sleeper that
+ * long is a lost wakeup or a deadlock (HANDOFF bounds every wait by a few critical sections
+ * and wakeups); the run then fails with exit 2 and a dump of the lock (count, owner, wait list
+ * with each waiter's wake word) and of every worker's thread (state, syscall).  A worker that
+ * spins forever is left to the caller's timeout.
+ *
  * At the end, as locktorture does:
  *     Reads:  Total: N  Max/Min: a/b ???  Fail: f
  *     Writes: Total: N  Max/Min: a/b ???  Fail: f
  * ("???" marks max/2 > min: reported, not failed on, since kinds differ by design), and the
- * worst wait seen by each side (a figure, never a pass mark).  Exit 1 on any failure, 2 on a
- * stuck worker.
+ * worst wait seen by each side (a figure, never a pass mark), with how long at least the thread
+ * spent in it runnable without a CPU (schedstat's run delay): a long worst wait that is mostly
+ * run delay is the machine's load, not the lock.  Exit 1 on any failure,
+ * 2 on a hung worker.
  *
  * Usage: rwsem_stress [-d seconds] [-r readers] [-w writers] [-o nospin] [-s signal_period_us]
  *                     [-W watchdog_seconds] [-l long_hold_one_in]
  */
 #include "kmutex.h"
+#include "task.h"      /* a waiter's wake word, for the hang dump */
+#include "wait_list.h" /* the wait list's nodes, for the hang dump */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -34,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,7 +84,19 @@ struct worker {
 	unsigned seed;
 	long acquisitions, interrupted, timed_out, busy;
 	long long max_wait_ns;  /* longest call that returned with the lock (a figure) */
-	unsigned long calls;    /* atomic: the watchdog's progress mark */
+	long long max_wait_run_delay_ns; /* of it, at least this long runnable without a CPU; -1: not seen */
+	unsigned long calls;    /* atomic: calls made so far; the number of the current one */
+	long long call_start;   /* atomic: CLOCK_MONOTONIC ns the current lock call began, or 0 */
+	struct kmutex_task *task; /* atomic: its descriptor (whose wake word it sleeps on) */
+	int schedstat_fd;       /* its /proc schedstat, read by itself for the worst wait */
+	/* Written by the watchdog at its first look at a call, read by the worker after it. */
+	unsigned long sample_call; /* atomic, RELEASE/ACQUIRE: the call sampled, + 1 */
+	long long sample_run_delay_ns; /* atomic */
+	/* The watchdog's own. */
+	int stat_fd, syscall_fd, wd_schedstat_fd;
+	unsigned long watched_call;  /* the call being watched, + 1; 0 none */
+	unsigned long long still_exec, still_run_delay; /* schedstat when last seen moving */
+	long long still_since;       /* process time (watchdog ticks) since it was last seen awake */
 } __attribute__((aligned(64)));
 
 static struct krwsem sem;
@@ -74,6 +105,7 @@ static int writers_inside, readers_inside; /* atomic */
 static long failures[NR_FAILURES];       /* atomic */
 static int stop_workers, stop_storm, stop_watchdog; /* atomic */
 static long long last_acquired_ns;       /* atomic: the latest acquisition, any worker */
+static long long process_ns;             /* the watchdog's: ticks seen, each 100 ms at most */
 /* The longest stretch without an acquisition the watchdog saw, and the count word then: a
  * figure that tells a preempted holder (lock bits set) from a lost wakeup (free, WAITERS). */
 static long long longest_stall_ns;
@@ -211,20 +243,60 @@ static void write_section(struct worker *w)
 	__atomic_store_n(&writers_inside, 0, __ATOMIC_RELAXED);
 }
 
+/* schedstat: CPU time and time runnable without a CPU (run delay), in ns; false if unreadable. */
+static bool read_schedstat(int fd, unsigned long long *exec, unsigned long long *run_delay)
+{
+	char buf[128];
+	ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return sscanf(buf, "%llu %llu", exec, run_delay) == 2;
+}
+
+/*
+ * A new worst wait: note it, and how long at least the thread spent in it runnable without a
+ * CPU: the run delay added since the watchdog's first look at the call (a tick into it).  The
+ * kernel adds a wait for a CPU when it ends, so a wait in progress at that look is counted
+ * whole, one that ended before it not at all: a lower bound, within the call.  Without a look
+ * (a call shorter than a tick, or no /proc) it is not known.
+ */
+static void note_worst_wait(struct worker *w, long long waited)
+{
+	unsigned long long exec, run_delay;
+
+	w->max_wait_ns = waited;
+	w->max_wait_run_delay_ns = -1;
+	/* ACQUIRE pairs with the watchdog's RELEASE: its sample of this call is complete. */
+	if (__atomic_load_n(&w->sample_call, __ATOMIC_ACQUIRE) != w->calls + 1 ||
+	    !read_schedstat(w->schedstat_fd, &exec, &run_delay))
+		return;
+	w->max_wait_run_delay_ns =
+		(long long)run_delay - __atomic_load_n(&w->sample_run_delay_ns, __ATOMIC_RELAXED);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
 	__atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELAXED);
+	w->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
 	while (!__atomic_load_n(&stop_workers, __ATOMIC_RELAXED)) {
 		long long start = mono_ns();
-		int r = acquire(w);
+		int r;
 
+		/* RELAXED: the watchdog's view of the call; a late or early look costs nothing. */
+		__atomic_store_n(&w->call_start, start, __ATOMIC_RELAXED);
+		r = acquire(w);
+		__atomic_store_n(&w->call_start, 0, __ATOMIC_RELAXED);
+		if (!w->task)
+			__atomic_store_n(&w->task, kmutex__current, __ATOMIC_RELAXED);
 		if (r == 0) {
 			long long waited = mono_ns() - start;
 
 			if (waited > w->max_wait_ns)
-				w->max_wait_ns = waited;
+				note_worst_wait(w, waited);
 			w->acquisitions++;
 			__atomic_store_n(&last_acquired_ns, mono_ns(), __ATOMIC_RELAXED);
 			if (w->writer) {
@@ -289,45 +361,192 @@ static void *storm_main(void *arg)
 	return NULL;
 }
 
+/* A /proc file of a worker's thread, opened once (the thread lives until the end). */
+static int open_thread_file(const struct worker *w, const char *file)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/%s",
+		 (int)__atomic_load_n(&w->tid, __ATOMIC_RELAXED), file);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* The thread's state letter (R running or runnable, S asleep, ...), '?' if unreadable. */
+static char thread_state(const struct worker *w)
+{
+	char buf[512], *paren;
+	ssize_t n = w->stat_fd < 0 ? -1 : pread(w->stat_fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return '?';
+	buf[n] = 0;
+	paren = strrchr(buf, ')'); /* "tid (comm) S ...": comm may hold anything */
+	return paren && paren[1] == ' ' && paren[2] ? paren[2] : '?';
+}
+
+/*
+ * Copy memory that other threads may be changing or unmapping: through the kernel, so that a
+ * stale pointer in a wait list being rewritten gives an error, not a crash (and TSan sees no
+ * racy read; the dump is a snapshot, not a synchronized view).
+ */
+static bool peek(void *dst, const void *src, size_t len)
+{
+	struct iovec local = { dst, len }, remote = { (void *)src, len };
+
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)len;
+}
+
+static int worker_of_task(const struct kmutex_task *task)
+{
+	for (int i = 0; i < nr_workers; i++)
+		if (task && __atomic_load_n(&workers[i].task, __ATOMIC_RELAXED) == task)
+			return i;
+	return -1;
+}
+
+/* The lock as it is now, and each worker's thread: what a hang report needs. */
+static void dump_state(void)
+{
+	struct krwsem copy;
+	struct kmutex_waiter node;
+	const struct kmutex_waiter *at;
+	uint32_t wake;
+	long long now = mono_ns();
+
+	if (!peek(&copy, &sem, sizeof(copy)))
+		return;
+	fprintf(stderr, "rwsem_stress: count 0x%llx (%llu readers%s%s%s%s), owner %#lx, wait_lock %u, "
+		"osq_tail %u\nrwsem_stress: wait list (head first):",
+		(unsigned long long)copy.count, (unsigned long long)(copy.count >> 8),
+		copy.count & 1 ? ", WRITER_LOCKED" : "", copy.count & 2 ? ", WAITERS" : "",
+		copy.count & 4 ? ", HANDOFF" : "", copy.count & 8 ? ", WOKEN" : "",
+		(unsigned long)copy.owner, copy.wait_lock, copy.osq_tail);
+	at = copy.wait_list;
+	for (int n = 0; at && n < 2 * nr_workers; n++) {
+		int i;
+
+		if (!peek(&node, at, sizeof(node))) {
+			fprintf(stderr, " (unreadable node %p)", (const void *)at);
+			break;
+		}
+		i = worker_of_task(node.task);
+		if (i < 0 || !peek(&wake, &node.task->wake, sizeof(wake))) {
+			fprintf(stderr, " (node %p of no worker)", (const void *)at);
+			break;
+		}
+		fprintf(stderr, " worker %d (%s, wake word %s)", i, workers[i].writer ? "W" : "R",
+			wake == KMX_WAKE_UP ? "UP" : "SLEEP");
+		at = node.next == copy.wait_list ? NULL : node.next;
+	}
+	fputc('\n', stderr);
+	for (int i = 0; i < nr_workers; i++) {
+		struct worker *w = &workers[i];
+		long long start = __atomic_load_n(&w->call_start, __ATOMIC_RELAXED);
+		struct kmutex_task *task = __atomic_load_n(&w->task, __ATOMIC_RELAXED);
+		char sys[96] = "?";
+		ssize_t n = w->syscall_fd < 0 ? -1 : pread(w->syscall_fd, sys, sizeof(sys) - 1, 0);
+		unsigned long long futex_addr = 0;
+		long nr = -1;
+
+		if (n > 0)
+			sys[n - (sys[n - 1] == '\n')] = 0;
+		/* "202 0xADDR 0x80 ...": futex(ADDR, FUTEX_WAIT_PRIVATE), ADDR its wake word or not */
+		sscanf(sys, "%ld %llx", &nr, &futex_addr);
+		fprintf(stderr, "rwsem_stress:   worker %d (%s %s, tid %d): ", i,
+			w->writer ? "writer" : "reader", kind_name[w->kind],
+			(int)__atomic_load_n(&w->tid, __ATOMIC_RELAXED));
+		if (start)
+			fprintf(stderr, "in a lock call for %.1f ms", (now - start) / 1e6);
+		else
+			fprintf(stderr, "not in a lock call");
+		fprintf(stderr, ", state %c, syscall %s%s\n", thread_state(w), sys,
+			task && nr == SYS_futex && futex_addr == (uintptr_t)&task->wake
+				? " (a futex wait on its wake word)" : "");
+	}
+}
+
+/*
+ * Watch one worker for a tick.  true: it has slept in its current lock call, unwoken, for
+ * watchdog_s of process time.  The first look at a call also leaves the sample the worker
+ * uses to say how much of its worst wait was run delay.
+ */
+static bool hung(struct worker *w)
+{
+	unsigned long call = __atomic_load_n(&w->calls, __ATOMIC_RELAXED) + 1;
+	unsigned long long exec = 0, run_delay = 0;
+	bool readable;
+	char state;
+
+	if (!__atomic_load_n(&w->call_start, __ATOMIC_RELAXED)) {
+		w->watched_call = 0;
+		return false;
+	}
+	readable = read_schedstat(w->wd_schedstat_fd, &exec, &run_delay);
+	state = thread_state(w);
+	if (w->watched_call != call) {
+		w->watched_call = call;
+		__atomic_store_n(&w->sample_run_delay_ns, (long long)run_delay, __ATOMIC_RELAXED);
+		/* RELEASE pairs with the worker's ACQUIRE (note_worst_wait()). */
+		__atomic_store_n(&w->sample_call, readable ? call : 0, __ATOMIC_RELEASE);
+		w->still_since = -1;
+	}
+	/*
+	 * Asleep and unmoved since the last look, or the watch starts over.  (A runnable thread
+	 * that gets no CPU shows an unmoved schedstat too, since run delay is added when it runs:
+	 * hence the state.  Without /proc, neither tells anything, and only process time counts.)
+	 */
+	if (w->still_since < 0 || (readable && (state != 'S' || exec != w->still_exec ||
+						run_delay != w->still_run_delay))) {
+		w->still_exec = exec;
+		w->still_run_delay = run_delay;
+		w->still_since = process_ns;
+		return false;
+	}
+	return process_ns - w->still_since >= watchdog_s * 1000000000LL;
+}
+
 static void *watchdog_main(void *arg)
 {
-	unsigned long *last = calloc((size_t)nr_workers, sizeof(*last));
-	long long *since = calloc((size_t)nr_workers, sizeof(*since));
 	struct timespec tick = { 0, 10 * 1000000 };
+	long long last_tick = mono_ns();
 
 	(void)arg;
-	if (!last || !since)
-		abort();
-	for (int i = 0; i < nr_workers; i++)
-		since[i] = mono_ns();
+	for (int i = 0; i < nr_workers; i++) {
+		struct worker *w = &workers[i];
+
+		while (!__atomic_load_n(&w->tid, __ATOMIC_RELAXED))
+			nanosleep(&tick, NULL);
+		w->stat_fd = open_thread_file(w, "stat");
+		w->syscall_fd = open_thread_file(w, "syscall");
+		w->wd_schedstat_fd = open_thread_file(w, "schedstat");
+	}
 	while (!__atomic_load_n(&stop_watchdog, __ATOMIC_RELAXED)) {
-		long long stall;
+		long long now, stall;
 
 		nanosleep(&tick, NULL);
-		stall = mono_ns() - __atomic_load_n(&last_acquired_ns, __ATOMIC_RELAXED);
+		now = mono_ns();
+		/* Process time: a tick that came late (the process frozen or starved) counts 100 ms. */
+		process_ns += now - last_tick < 100000000LL ? now - last_tick : 100000000LL;
+		last_tick = now;
+		stall = now - __atomic_load_n(&last_acquired_ns, __ATOMIC_RELAXED);
 		if (__atomic_load_n(&last_acquired_ns, __ATOMIC_RELAXED) && stall > longest_stall_ns) {
 			longest_stall_ns = stall;
 			stall_count = __atomic_load_n(&sem.count, __ATOMIC_RELAXED);
 		}
 		for (int i = 0; i < nr_workers; i++) {
 			struct worker *w = &workers[i];
-			unsigned long calls = __atomic_load_n(&w->calls, __ATOMIC_RELAXED);
 
-			if (calls != last[i]) {
-				last[i] = calls;
-				since[i] = mono_ns();
-			} else if (mono_ns() - since[i] > watchdog_s * 1000000000LL) {
-				fprintf(stderr, "rwsem_stress: FAIL: worker %d (%s %s, tid %d) stuck in a "
-					"lock call for %d s (after %lu calls); count 0x%llx\n", w->id,
-					w->writer ? "writer" : "reader", kind_name[w->kind],
-					(int)__atomic_load_n(&w->tid, __ATOMIC_RELAXED), watchdog_s, calls,
-					(unsigned long long)__atomic_load_n(&sem.count, __ATOMIC_RELAXED));
-				_exit(2);
-			}
+			if (!hung(w))
+				continue;
+			fprintf(stderr, "rwsem_stress: FAIL: worker %d (%s %s, tid %d) has slept in one lock "
+				"call, unwoken, for %d s of process time (its call began %.1f s ago): a lost "
+				"wakeup or a deadlock\n", w->id, w->writer ? "writer" : "reader",
+				kind_name[w->kind], (int)__atomic_load_n(&w->tid, __ATOMIC_RELAXED), watchdog_s,
+				(mono_ns() - __atomic_load_n(&w->call_start, __ATOMIC_RELAXED)) / 1e9);
+			dump_state();
+			_exit(2);
 		}
 	}
-	free(last);
-	free(since);
 	return NULL;
 }
 
@@ -371,7 +590,7 @@ static void parse_args(int argc, char **argv)
 static long report_side(int writer)
 {
 	long total = 0, max = 0, min = -1, intr = 0, tmo = 0, busy = 0;
-	long long worst = 0;
+	struct worker none = { .max_wait_run_delay_ns = -1 }, *worst = &none;
 
 	for (int i = 0; i < nr_workers; i++) {
 		struct worker *w = &workers[i];
@@ -384,13 +603,18 @@ static long report_side(int writer)
 		intr += w->interrupted;
 		tmo += w->timed_out;
 		busy += w->busy;
-		worst = w->max_wait_ns > worst ? w->max_wait_ns : worst;
+		worst = w->max_wait_ns > worst->max_wait_ns ? w : worst;
 	}
 	if (min < 0)
 		return 0;
 	printf("%s Total: %ld  Max/Min: %ld/%ld %s  (-EINTR %ld, -ETIMEDOUT %ld, try refused %ld; "
-	       "worst wait %.3f ms)\n", writer ? "Writes:" : "Reads: ", total, max, min,
-	       max / 2 > min ? "???" : "", intr, tmo, busy, (double)worst / 1e6);
+	       "worst wait %.3f ms", writer ? "Writes:" : "Reads: ", total, max, min,
+	       max / 2 > min ? "???" : "", intr, tmo, busy, (double)worst->max_wait_ns / 1e6);
+	if (worst->max_wait_run_delay_ns >= 0)
+		printf(", at least %.3f ms of it runnable without a CPU)\n",
+		       worst->max_wait_run_delay_ns / 1e6);
+	else
+		printf(")\n");
 	return total;
 }
 
