@@ -31,9 +31,10 @@
  *     Reads:  Total: N  Max/Min: a/b ???  Fail: f
  *     Writes: Total: N  Max/Min: a/b ???  Fail: f
  * ("???" marks max/2 > min: reported, not failed on, since kinds differ by design), and the
- * worst wait seen by each side (a figure, never a pass mark), with how long at least the thread
- * spent in it runnable without a CPU (schedstat's run delay): a long worst wait that is mostly
- * run delay is the machine's load, not the lock.  Exit 1 on any failure,
+ * worst wait seen by each side (a figure, never a pass mark), with what the machine did
+ * meanwhile: how long that thread, and all workers together, were runnable without a CPU
+ * (schedstat's run delay), and how late the watchdog's ticks came (a frozen process).  A
+ * long wait with a CPU-starved or frozen process around it is the machine's, not the lock's.  Exit 1 on any failure,
  * 2 on a hung worker.
  *
  * Usage: rwsem_stress [-d seconds] [-r readers] [-w writers] [-o nospin] [-s signal_period_us]
@@ -84,16 +85,14 @@ struct worker {
 	unsigned seed;
 	long acquisitions, interrupted, timed_out, busy;
 	long long max_wait_ns;  /* longest call that returned with the lock (a figure) */
-	long long max_wait_run_delay_ns; /* of it, at least this long runnable without a CPU; -1: not seen */
+	long long max_wait_start, max_wait_end; /* when it was: CLOCK_MONOTONIC ns */
 	unsigned long calls;    /* atomic: calls made so far; the number of the current one */
 	long long call_start;   /* atomic: CLOCK_MONOTONIC ns the current lock call began, or 0 */
 	struct kmutex_task *task; /* atomic: its descriptor (whose wake word it sleeps on) */
-	int schedstat_fd;       /* its /proc schedstat, read by itself for the worst wait */
-	/* Written by the watchdog at its first look at a call, read by the worker after it. */
-	unsigned long sample_call; /* atomic, RELEASE/ACQUIRE: the call sampled, + 1 */
-	long long sample_run_delay_ns; /* atomic */
 	/* The watchdog's own. */
-	int stat_fd, syscall_fd, wd_schedstat_fd;
+	int stat_fd, syscall_fd, schedstat_fd;
+	bool schedstat_ok;           /* exec and run_delay below were read at this tick */
+	unsigned long long exec, run_delay;
 	unsigned long watched_call;  /* the call being watched, + 1; 0 none */
 	unsigned long long still_exec, still_run_delay; /* schedstat when last seen moving */
 	long long still_since;       /* process time (watchdog ticks) since it was last seen awake */
@@ -106,6 +105,15 @@ static long failures[NR_FAILURES];       /* atomic */
 static int stop_workers, stop_storm, stop_watchdog; /* atomic */
 static long long last_acquired_ns;       /* atomic: the latest acquisition, any worker */
 static long long process_ns;             /* the watchdog's: ticks seen, each 100 ms at most */
+/*
+ * The watchdog's record of its ticks, read at the end (after joining it) to say what the
+ * machine did during each side's worst wait: when each tick came, how late (a frozen or
+ * starved process), and every worker's schedstat run delay then (time runnable without a
+ * CPU).  Ticks beyond the record are not kept.
+ */
+static long long *tick_ns, *tick_late_ns;
+static unsigned long long *tick_run_delay; /* [tick * nr_workers + worker] */
+static int nr_ticks, max_ticks;
 /* The longest stretch without an acquisition the watchdog saw, and the count word then: a
  * figure that tells a preempted holder (lock bits set) from a lost wakeup (free, WAITERS). */
 static long long longest_stall_ns;
@@ -255,33 +263,11 @@ static bool read_schedstat(int fd, unsigned long long *exec, unsigned long long 
 	return sscanf(buf, "%llu %llu", exec, run_delay) == 2;
 }
 
-/*
- * A new worst wait: note it, and how long at least the thread spent in it runnable without a
- * CPU: the run delay added since the watchdog's first look at the call (a tick into it).  The
- * kernel adds a wait for a CPU when it ends, so a wait in progress at that look is counted
- * whole, one that ended before it not at all: a lower bound, within the call.  Without a look
- * (a call shorter than a tick, or no /proc) it is not known.
- */
-static void note_worst_wait(struct worker *w, long long waited)
-{
-	unsigned long long exec, run_delay;
-
-	w->max_wait_ns = waited;
-	w->max_wait_run_delay_ns = -1;
-	/* ACQUIRE pairs with the watchdog's RELEASE: its sample of this call is complete. */
-	if (__atomic_load_n(&w->sample_call, __ATOMIC_ACQUIRE) != w->calls + 1 ||
-	    !read_schedstat(w->schedstat_fd, &exec, &run_delay))
-		return;
-	w->max_wait_run_delay_ns =
-		(long long)run_delay - __atomic_load_n(&w->sample_run_delay_ns, __ATOMIC_RELAXED);
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
 	__atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELAXED);
-	w->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
 	while (!__atomic_load_n(&stop_workers, __ATOMIC_RELAXED)) {
 		long long start = mono_ns();
 		int r;
@@ -295,8 +281,11 @@ static void *worker_main(void *arg)
 		if (r == 0) {
 			long long waited = mono_ns() - start;
 
-			if (waited > w->max_wait_ns)
-				note_worst_wait(w, waited);
+			if (waited > w->max_wait_ns) {
+				w->max_wait_ns = waited;
+				w->max_wait_start = start;
+				w->max_wait_end = start + waited;
+			}
 			w->acquisitions++;
 			__atomic_store_n(&last_acquired_ns, mono_ns(), __ATOMIC_RELAXED);
 			if (w->writer) {
@@ -466,28 +455,23 @@ static void dump_state(void)
 }
 
 /*
- * Watch one worker for a tick.  true: it has slept in its current lock call, unwoken, for
- * watchdog_s of process time.  The first look at a call also leaves the sample the worker
- * uses to say how much of its worst wait was run delay.
+ * Watch one worker for a tick (its schedstat just read).  true: it has slept in its current
+ * lock call, unwoken, for watchdog_s of process time.
  */
 static bool hung(struct worker *w)
 {
 	unsigned long call = __atomic_load_n(&w->calls, __ATOMIC_RELAXED) + 1;
-	unsigned long long exec = 0, run_delay = 0;
-	bool readable;
+	unsigned long long exec = w->exec, run_delay = w->run_delay;
+	bool readable = w->schedstat_ok;
 	char state;
 
 	if (!__atomic_load_n(&w->call_start, __ATOMIC_RELAXED)) {
 		w->watched_call = 0;
 		return false;
 	}
-	readable = read_schedstat(w->wd_schedstat_fd, &exec, &run_delay);
 	state = thread_state(w);
 	if (w->watched_call != call) {
 		w->watched_call = call;
-		__atomic_store_n(&w->sample_run_delay_ns, (long long)run_delay, __ATOMIC_RELAXED);
-		/* RELEASE pairs with the worker's ACQUIRE (note_worst_wait()). */
-		__atomic_store_n(&w->sample_call, readable ? call : 0, __ATOMIC_RELEASE);
 		w->still_since = -1;
 	}
 	/*
@@ -518,16 +502,28 @@ static void *watchdog_main(void *arg)
 			nanosleep(&tick, NULL);
 		w->stat_fd = open_thread_file(w, "stat");
 		w->syscall_fd = open_thread_file(w, "syscall");
-		w->wd_schedstat_fd = open_thread_file(w, "schedstat");
+		w->schedstat_fd = open_thread_file(w, "schedstat");
 	}
 	while (!__atomic_load_n(&stop_watchdog, __ATOMIC_RELAXED)) {
-		long long now, stall;
+		long long now, gap, stall;
 
 		nanosleep(&tick, NULL);
 		now = mono_ns();
-		/* Process time: a tick that came late (the process frozen or starved) counts 100 ms. */
-		process_ns += now - last_tick < 100000000LL ? now - last_tick : 100000000LL;
+		gap = now - last_tick;
 		last_tick = now;
+		/* Process time: a tick that came late (the process frozen or starved) counts 100 ms. */
+		process_ns += gap < 100000000LL ? gap : 100000000LL;
+		for (int i = 0; i < nr_workers; i++)
+			workers[i].schedstat_ok = read_schedstat(workers[i].schedstat_fd, &workers[i].exec,
+								 &workers[i].run_delay);
+		if (nr_ticks < max_ticks) {
+			tick_ns[nr_ticks] = now;
+			/* Late: beyond twice the tick (a sleep of 10 ms often takes 10-20 here). */
+			tick_late_ns[nr_ticks] = gap > 2 * tick.tv_nsec ? gap - tick.tv_nsec : 0;
+			for (int i = 0; i < nr_workers; i++)
+				tick_run_delay[nr_ticks * nr_workers + i] = workers[i].run_delay;
+			nr_ticks++;
+		}
 		stall = now - __atomic_load_n(&last_acquired_ns, __ATOMIC_RELAXED);
 		if (__atomic_load_n(&last_acquired_ns, __ATOMIC_RELAXED) && stall > longest_stall_ns) {
 			longest_stall_ns = stall;
@@ -586,11 +582,42 @@ static void parse_args(int argc, char **argv)
 		usage(argv[0]);
 }
 
+/*
+ * What the machine did during [start, end], from the watchdog's ticks around it: how long
+ * worker w, and all workers together, were runnable without a CPU (the kernel adds a wait
+ * for a CPU when it ends, so the ticks enclosing the interval are used), and how late the
+ * watchdog's ticks came (the process frozen, or starved: stopped threads are not runnable).
+ * false if the ticks do not cover it.
+ */
+static bool machine_during(int w, long long start, long long end, long long *own_rd,
+			   long long *all_rd, long long *late)
+{
+	int a = -1, b = -1;
+
+	for (int k = 0; k < nr_ticks; k++) {
+		if (tick_ns[k] <= start)
+			a = k;
+		if (tick_ns[k] >= end && b < 0)
+			b = k;
+	}
+	if (a < 0 || b < 0)
+		return false;
+	*own_rd = (long long)(tick_run_delay[b * nr_workers + w] - tick_run_delay[a * nr_workers + w]);
+	*all_rd = *late = 0;
+	for (int i = 0; i < nr_workers; i++)
+		*all_rd += (long long)(tick_run_delay[b * nr_workers + i] -
+				       tick_run_delay[a * nr_workers + i]);
+	for (int k = a + 1; k <= b; k++)
+		*late += tick_late_ns[k];
+	return true;
+}
+
 /* One side's locktorture line; returns its total acquisitions. */
 static long report_side(int writer)
 {
 	long total = 0, max = 0, min = -1, intr = 0, tmo = 0, busy = 0;
-	struct worker none = { .max_wait_run_delay_ns = -1 }, *worst = &none;
+	long long own_rd, all_rd, late;
+	struct worker none = { 0 }, *worst = &none;
 
 	for (int i = 0; i < nr_workers; i++) {
 		struct worker *w = &workers[i];
@@ -608,13 +635,13 @@ static long report_side(int writer)
 	if (min < 0)
 		return 0;
 	printf("%s Total: %ld  Max/Min: %ld/%ld %s  (-EINTR %ld, -ETIMEDOUT %ld, try refused %ld; "
-	       "worst wait %.3f ms", writer ? "Writes:" : "Reads: ", total, max, min,
-	       max / 2 > min ? "???" : "", intr, tmo, busy, (double)worst->max_wait_ns / 1e6);
-	if (worst->max_wait_run_delay_ns >= 0)
-		printf(", at least %.3f ms of it runnable without a CPU)\n",
-		       worst->max_wait_run_delay_ns / 1e6);
-	else
-		printf(")\n");
+	       "worst wait %.3f ms)\n", writer ? "Writes:" : "Reads: ", total, max, min,
+	       max / 2 > min ? "???" : "", intr, tmo, busy, worst->max_wait_ns / 1e6);
+	if (worst != &none && machine_during(worst->id, worst->max_wait_start, worst->max_wait_end,
+					     &own_rd, &all_rd, &late))
+		printf("        during it: that thread %.1f ms runnable without a CPU, all workers %.1f "
+		       "ms, the watchdog %.1f ms late (+/- a tick)\n", own_rd / 1e6, all_rd / 1e6,
+		       late / 1e6);
 	return total;
 }
 
@@ -634,7 +661,11 @@ int main(int argc, char **argv)
 	sigaction(SIGUSR1, &sa, NULL);
 	krwsem_init_flags(&sem, sem_flags);
 	workers = aligned_alloc(64, sizeof(*workers) * (size_t)nr_workers);
-	if (!workers)
+	max_ticks = (duration_s + 60) * 100; /* the run, and a minute of joining and hang watch */
+	tick_ns = calloc((size_t)max_ticks, sizeof(*tick_ns));
+	tick_late_ns = calloc((size_t)max_ticks, sizeof(*tick_late_ns));
+	tick_run_delay = calloc((size_t)max_ticks * (size_t)nr_workers, sizeof(*tick_run_delay));
+	if (!workers || !tick_ns || !tick_late_ns || !tick_run_delay)
 		abort();
 	for (int i = 0; i < nr_workers; i++) {
 		workers[i] = (struct worker){ .id = i, .writer = i >= nr_readers,
@@ -678,6 +709,9 @@ int main(int argc, char **argv)
 	}
 	krwsem_destroy(&sem);
 	free(workers);
+	free(tick_ns);
+	free(tick_late_ns);
+	free(tick_run_delay);
 	printf("rwsem_stress: %s (Fail: %ld)\n", fails ? "FAIL" : "PASS", fails);
 	return fails ? 1 : 0;
 }
