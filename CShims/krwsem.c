@@ -291,6 +291,17 @@ static bool read_held(const struct kmutex_task *self, const struct krwsem *sem)
  * test can show the deadlock it guards against.
  */
 /*
+ * What a woken head's failed try clears (try_write_lock()): WOKEN, so that the holder's unlock
+ * wakes it.  The build flag KRWSEM_BUG_WOKEN_KEPT keeps it, for the regression test of the
+ * lost wakeup that follows (the head asleep, every unlock skipping wait_lock).
+ */
+#ifndef KRWSEM_BUG_WOKEN_KEPT
+#define RWSEM_WOKEN_CLEARED_ON_FAIL RWSEM_FLAG_WOKEN
+#else
+#define RWSEM_WOKEN_CLEARED_ON_FAIL 0ull
+#endif
+
+/*
  * What in the count shows that the record of held read locks is stale (read_slow()): a
  * writer.  The build flag KRWSEM_BUG_STALE_RECORD trusts the record anyway, for the
  * regression test that shows a reader let in beside the writer.
@@ -1062,7 +1073,7 @@ static bool try_write_lock(struct krwsem *sem, struct krwsem_waiter *waiter,
 		take = !(count & RWSEM_LOCK_MASK);
 		new = count;
 		if (head)
-			new &= ~RWSEM_FLAG_WOKEN;
+			new &= ~(take ? RWSEM_FLAG_WOKEN : RWSEM_WOKEN_CLEARED_ON_FAIL);
 		if (take) {
 			new = (new | RWSEM_WRITER_LOCKED) & ~RWSEM_FLAG_HANDOFF;
 			if (waiter->node.next == &waiter->node)

@@ -68,7 +68,7 @@ TESTS += test-krwsem
 # ---- deterministic regression tests of the kernel's rwsem rules (Tests/regression/rwsem_rules.c)
 # Each case runs against build/hooks (must pass) and against a library built with its fix taken
 # out (must fail, with its message): that proves the test can see the bug.
-KRWSEM_BUGS := handoff_left no_wake_next bias_late handoff_ignored no_recursion stale_record
+KRWSEM_BUGS := handoff_left no_wake_next bias_late handoff_ignored no_recursion stale_record woken_kept
 $(foreach b,$(KRWSEM_BUGS),$(eval $(call kmutex_lib,$(BUILD)/krwsem-bug/$(b),-O1 -DKMUTEX_TEST_HOOKS -DKRWSEM_BUG_$(shell echo $(b) | tr a-z A-Z))))
 
 $(KRWSEM_DIR)/rules: Tests/regression/rwsem_rules.c $(BUILD)/hooks/libkmutex.a $(KRWSEM_TEST_HDRS)
@@ -102,6 +102,7 @@ test-krwsem-regression: $(KRWSEM_DIR)/rules $(addprefix $(KRWSEM_DIR)/rules-,$(K
 	$(call krwsem_rule,no-thieves,HANDOFF_IGNORED,$(KRWSEM_H0),while HANDOFF was set)
 	$(call krwsem_rule,recursive,NO_RECURSION,$(KRWSEM_H0),recursive read blocked behind a waiting writer)
 	$(call krwsem_rule,stale-record,STALE_RECORD,,read lock granted beside a writer)
+	$(call krwsem_rule,woken-retry,WOKEN_KEPT,,a lost wakeup)
 
 TESTS += test-krwsem-regression
 

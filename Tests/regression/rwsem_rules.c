@@ -37,6 +37,14 @@
  *       Both ways to a stale record are tried; the writer holds the lock throughout, so the
  *       only right answer is -ETIMEDOUT whatever the timing.
  *
+ *   woken-retry   (KRWSEM_BUG_WOKEN_KEPT: krwsem's own WOKEN, header item 5)
+ *       A writer at the head is woken by the readers' unlock (WOKEN set: later unlocks skip
+ *       wait_lock), and parked before its try; a thief takes the lock meanwhile.  The head's
+ *       try fails and it goes back to sleep: its try must have cleared WOKEN (checked as it
+ *       sleeps), so that the thief's unlock wakes it (checked at once after that unlock: its
+ *       wake word says UP, while the head is parked again before it could re-arm).  With WOKEN
+ *       kept, the head sleeps for good: a lost wakeup.
+ *
  * Usage: rwsem_rules CASE.  Run handoff-left, no-thieves and recursive with
  * KRWSEM_HANDOFF_AFTER_US=0
  * (the head asks for HANDOFF at its first failed try, as the kernel's RT writers do).
@@ -51,6 +59,7 @@
 #include <time.h>
 
 #include "kmutex.h"
+#include "task.h" /* a waiter's wake word (woken-retry) */
 #include "test_hooks.h"
 
 #define COUNT_WAITERS 0x2ull
@@ -79,10 +88,34 @@ static uint64_t r_count_seen[NR_READERS];    /* the count as each granted reader
 		failures++; \
 	} } while (0)
 
+/* The woken-retry case's own points: W1's sleeps and wakes, counted. */
+static int woken_retry, wr_sleeps, wr_wakes; /* W1's thread only, after the case set them */
+static sem_t wr_woken, wr_resume, wr_slept_again;
+static struct kmutex_task *w1_task;
+static uint64_t wr_count_at_sleep;
+
+static void woken_retry_hook(enum krwsem_test_point point, struct krwsem *s)
+{
+	if (point == KRWSEM_TP_WAITER_SLEEP && ++wr_sleeps == 1) {
+		w1_task = kmutex__current;
+		sem_post(&w1_sleeping);
+	} else if (point == KRWSEM_TP_WAITER_SLEEP && wr_sleeps == 2) {
+		wr_count_at_sleep = krwsem_test_count(s);
+		sem_post(&wr_slept_again);
+	} else if (point == KRWSEM_TP_WRITER_WOKEN && ++wr_wakes <= 2) {
+		sem_post(&wr_woken);
+		sem_wait(&wr_resume);
+	}
+}
+
 static void hook(enum krwsem_test_point point, struct krwsem *s)
 {
 	if (s != &sem)
 		return;
+	if (woken_retry && role == ROLE_W1) {
+		woken_retry_hook(point, s);
+		return;
+	}
 	if (role == ROLE_W1 && point == KRWSEM_TP_WAITER_SLEEP && !w1_slept++)
 		sem_post(&w1_sleeping);
 	if (role == ROLE_W1 && point == KRWSEM_TP_WRITER_WOKEN && park_w1_after_wake && !w1_woke++) {
@@ -428,6 +461,52 @@ static void case_stale_record(void)
 	      (unsigned long long)krwsem_test_count(&sem));
 }
 
+static void case_woken_retry(void)
+{
+	pthread_t w1;
+	uint64_t count;
+	uint32_t wake;
+	int stole;
+
+	/* No HANDOFF in this case (the thief must get in): H far beyond the case's run. */
+	setenv("KRWSEM_HANDOFF_AFTER_US", "600000000", 1);
+	krwsem_init_flags(&sem, KRWSEM_NO_SPIN);
+	woken_retry = 1;
+	krwsem_down_read(&sem);
+	pthread_create(&w1, NULL, w1_plain_writer, NULL);
+	sem_wait(&w1_sleeping);                          /* the head, asleep */
+	krwsem_up_read(&sem);                            /* wakes it, WOKEN set; it parks */
+	sem_wait(&wr_woken);
+	count = krwsem_test_count(&sem);
+	CHECK(count == (COUNT_WAITERS | COUNT_WOKEN),
+	      "the unlock should have freed the lock with WAITERS and WOKEN (count %#llx)",
+	      (unsigned long long)count);
+	stole = krwsem_down_write_trylock(&sem);         /* the thief */
+	CHECK(stole, "the thief's trylock should take the free lock (count %#llx)",
+	      (unsigned long long)krwsem_test_count(&sem));
+	if (!stole)
+		exit(1);
+	sem_post(&wr_resume);                            /* its try fails; it sleeps again */
+	sem_wait(&wr_slept_again);
+	CHECK(!(wr_count_at_sleep & COUNT_WOKEN),
+	      "WOKEN left set while the woken head went back to sleep: count %#llx",
+	      (unsigned long long)wr_count_at_sleep);
+	krwsem_up_write(&sem);                           /* must wake it; it parks before re-arming */
+	wake = __atomic_load_n(&w1_task->wake, __ATOMIC_RELAXED);
+	CHECK(wake == KMX_WAKE_UP,
+	      "the thief's unlock did not wake the head, asleep after its failed try (a lost "
+	      "wakeup: wake word %s, count %#llx)", wake == KMX_WAKE_UP ? "UP" : "SLEEP",
+	      (unsigned long long)krwsem_test_count(&sem));
+	if (failures) {                                  /* the head sleeps for good: leave it */
+		printf("rwsem_rules woken-retry: FAIL\n");
+		exit(1);
+	}
+	sem_post(&wr_resume);
+	pthread_join(w1, NULL);
+	CHECK(krwsem_test_count(&sem) == 0, "count %#llx after everyone left",
+	      (unsigned long long)krwsem_test_count(&sem));
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -438,6 +517,7 @@ static const struct {
 	{ "no-thieves", case_no_thieves },
 	{ "recursive", case_recursive },
 	{ "stale-record", case_stale_record },
+	{ "woken-retry", case_woken_retry },
 };
 
 int main(int argc, char **argv)
@@ -457,6 +537,9 @@ int main(int argc, char **argv)
 	sem_init(&r_checked, 0, 0);
 	sem_init(&r_release, 0, 0);
 	sem_init(&w_release, 0, 0);
+	sem_init(&wr_woken, 0, 0);
+	sem_init(&wr_resume, 0, 0);
+	sem_init(&wr_slept_again, 0, 0);
 	krwsem_test_hook = hook;
 	alarm(60); /* a hang is a failure too; mk/krwsem.mk's timeout names the case */
 	for (size_t i = 0; argc == 2 && i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -466,6 +549,6 @@ int main(int argc, char **argv)
 		printf("rwsem_rules %s: %s\n", cases[i].name, failures ? "FAIL" : "pass");
 		return failures ? 1 : 0;
 	}
-	fprintf(stderr, "usage: %s handoff-left|wake-next|bias-late|no-thieves|recursive|stale-record\n", argv[0]);
+	fprintf(stderr, "usage: %s handoff-left|wake-next|bias-late|no-thieves|recursive|stale-record|woken-retry\n", argv[0]);
 	return 64;
 }
