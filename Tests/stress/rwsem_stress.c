@@ -24,8 +24,10 @@
  * kernel leaves other tasks 5% of each second) does not age its sleepers.  A sleeper that
  * long is a lost wakeup or a deadlock (HANDOFF bounds every wait by a few critical sections
  * and wakeups); the run then fails with exit 2 and a dump of the lock (count, owner, wait list
- * with each waiter's wake word) and of every worker's thread (state, syscall).  A worker that
- * spins forever is left to the caller's timeout.
+ * with each waiter's wake word) and of every worker's thread (state, syscall).  The signal
+ * storm wakes every sleeper every few milliseconds, so a hang shows once the storm has
+ * stopped, at the run's end (the hung worker keeps the run from ending).  A worker that spins
+ * forever is left to the caller's timeout.
  *
  * At the end, as locktorture does:
  *     Reads:  Total: N  Max/Min: a/b ???  Fail: f
@@ -34,8 +36,8 @@
  * worst wait seen by each side (a figure, never a pass mark), with what the machine did
  * meanwhile: how long that thread, and all workers together, were runnable without a CPU
  * (schedstat's run delay), and how late the watchdog's ticks came (a frozen process).  A
- * long wait with a CPU-starved or frozen process around it is the machine's, not the lock's.  Exit 1 on any failure,
- * 2 on a hung worker.
+ * long wait with a CPU-starved or frozen process around it is the machine's, not the lock's.
+ * Exit 1 on any failure, 2 on a hung worker.
  *
  * Usage: rwsem_stress [-d seconds] [-r readers] [-w writers] [-o nospin] [-s signal_period_us]
  *                     [-W watchdog_seconds] [-l long_hold_one_in]
