@@ -549,6 +549,7 @@ int main(int argc, char **argv)
 		printf("rwsem_rules %s: %s\n", cases[i].name, failures ? "FAIL" : "pass");
 		return failures ? 1 : 0;
 	}
-	fprintf(stderr, "usage: %s handoff-left|wake-next|bias-late|no-thieves|recursive|stale-record|woken-retry\n", argv[0]);
+	fprintf(stderr, "usage: %s handoff-left|wake-next|bias-late|no-thieves|recursive|"
+		"stale-record|woken-retry\n", argv[0]);
 	return 64;
 }
