@@ -72,11 +72,15 @@ verify-krwsem: verify/krwsem.pml verify/check.sh verify/krwsem-trail.awk
 	@$(KRWSEM_CHECK) bug-rw-no-cond-wake fail safety -DBUG_NO_COND_WAKE
 	@$(KRWSEM_CHECK) bug-rw-no-recursion fail safety $(KRWSEM_RECUR) -DBUG_NO_RECURSION
 	@$(KRWSEM_CHECK) bug-rw-no-recursion-deadlock fail safety $(KRWSEM_RECUR) -DBUG_NO_RECURSION -DLIVENESS_ONLY
+	@$(KRWSEM_CHECK) bug-rw-handoff-ignored fail safety -DM1=INTR -DS1=1 -DR1=1 -DM2=TIMED -DROLE3=WRITE -DBUG_HANDOFF_IGNORED
+	@$(KRWSEM_CHECK) bug-rw-woken-kept fail safety -DBUG_WOKEN_KEPT
+	@$(KRWSEM_CHECK) bug-rw-woken-kept-lost-wakeup fail safety -DBUG_WOKEN_KEPT -DLIVENESS_ONLY
 
 verify-krwsem-long: verify/krwsem.pml verify/check.sh verify/krwsem-trail.awk
 	@echo "== verify: krwsem, larger configurations (must pass)"
 	@$(KRWSEM_CHECK_BIG) rw-spin2 pass safety -DSPIN=2
 	@$(KRWSEM_CHECK_BIG) rw-read-intr pass safety -DM2=INTR -DS2=1 -DM3=TIMED -DS3=2 -DR1=1
 	@PANRUN=-w26 $(KRWSEM_CHECK_BIG) rw-4t pass safety -DNT=4 -DR1=1 -DSPIN=0
+	@$(KRWSEM_ENV) PANFLAGS=-DBITSTATE PANRUN=-w31 $(VERIFY_CHECK) rw-4t-bitstate pass safety -DNT=4 -DR1=1 -DROLE4=WRITE -DM4=TIMED
 
 TESTS += verify

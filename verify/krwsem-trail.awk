@@ -4,10 +4,11 @@
 # Thread Tn is the process run as thread(n); monitor is pid 0, init pid 1, so Tn has pid n+1.
 
 function count(c,   s) {
-	s = int(c / 8) " readers"
+	s = int(c / 16) " readers"
 	if (c % 2) s = s "|WRITER_LOCKED"
 	if (int(c / 2) % 2) s = s "|WAITERS"
 	if (int(c / 4) % 2) s = s "|HANDOFF"
+	if (int(c / 8) % 2) s = s "|WOKEN"
 	return s
 }
 

@@ -10,8 +10,8 @@
  * wait_lock on the list (which krwsem.c reads only under wait_lock) is folded into the step
  * that does it.  Every inline names the C function it stands for, as R:<function>.
  *
- * The count is cnt = readers << 3 | HANDOFF 4 | WAITERS 2 | WRITER_LOCKED 1 (C: readers from
- * bit 8; the overflow guard is not modelled).  Waiters: list[] (FIFO, list[0] the head),
+ * The count is cnt = readers << 4 | WOKEN 8 | HANDOFF 4 | WAITERS 2 | WRITER_LOCKED 1 (C:
+ * readers from bit 8; the overflow guard is not modelled).  Waiters: list[] (FIFO, list[0] the head),
  * iswriter[t] (the waiter's type), granted[t], hset[t] (waiter->handoff_set).
  *
  * Abstractions (README): the OSQ is gone (a writer's optimistic spin is up to SPIN
@@ -49,6 +49,11 @@
  *   BUG_NO_COND_WAKE  the read slow path does not run cond_wake() after taking its bias back
  *                     out (54c1ee4d614d's rwsem_cond_wake_waiter()): the unlock that should
  *                     have woken the head saw our transient bias and did not.
+ *   BUG_WOKEN_KEPT    a writer head that finds the lock held leaves WOKEN set (krwsem's own
+ *                     rule, "the woken head", c556efa: the head clears it in that cmpxchg):
+ *                     the holder's unlock skips the wakeup, the head sleeps on a free lock.
+ *   BUG_HANDOFF_IGNORED  thieves (a reader's steal, a writer's unqueued trylock and spin)
+ *                     ignore HANDOFF (C: KRWSEM_BUG_HANDOFF_IGNORED): bypass after HANDOFF.
  * Other switches: HANDOFF_TIME0 (KRWSEM_HANDOFF_AFTER_US=0: every head has waited long
  * enough), LIVENESS_ONLY (drop the invariants: see the bug as a thread that never finishes),
  * BYPASS_MAX (default 0), NT (3 or 4), SPIN (default 1).
@@ -123,13 +128,22 @@
 #define S4 0
 #endif
 
-/* The count (krwsem.c RWSEM_*), readers from bit 3 here. */
+/* The count (krwsem.c RWSEM_*), readers from bit 4 here. */
 #define WLOCKED  1
 #define WAITERS  2
 #define HANDOFF  4
-#define BIAS     8
-#define NR(c)     ((c) >> 3)
+#define WOKEN    8
+#define BIAS     16
+#define NR(c)     ((c) >> 4)
 #define LOCKED(c) (((c) & WLOCKED) || NR(c) != 0)        /* c & RWSEM_LOCK_MASK */
+/* must_wake(): with waiters, an unlock wakes them, unless the head is a woken writer */
+#define MUST_WAKE(c) (((c) & (WAITERS | WOKEN)) == WAITERS)
+/* RWSEM_NO_THIEVES: what stops a reader's steal and a writer's unqueued trylock */
+#ifndef BUG_HANDOFF_IGNORED
+#define NO_THIEVES HANDOFF
+#else
+#define NO_THIEVES 0
+#endif
 
 /* mark_wake()'s enum wake_type */
 #define WAKE_ANY        0
@@ -177,17 +191,25 @@ hidden byte i_, j_;  /* loop indexes inside atomic list updates */
  * while the head that set it is still the head. */
 #define FLAGS_OK  (wl != 0 || ((nw != 0) == ((cnt & WAITERS) != 0)))
 #define HANDOFF_OWNED (wl != 0 || !(cnt & HANDOFF) || (nw > 0 && list[0] == hreq && hset[hreq]))
+/* WOKEN only while the head is a writer whose wakeup is marked (krwsem.c check_wait_list()) */
+#define WOKEN_OK  (wl != 0 || !(cnt & WOKEN) || (nw > 0 && iswriter[list[0]] && wake[list[0]] == UP))
+/* No waiter asleep on a free lock: a free lock with waiters has a woken writer at the head
+ * (check_wait_list() in debug builds; here in every state with wait_lock free) */
+#define NO_SLEEPER_ON_FREE (wl != 0 || nw == 0 || LOCKED(cnt) || (iswriter[list[0]] && wake[list[0]] == UP))
 #else
 #define EXCL_OK   true
 #define COUNT_OK  true
 #define FLAGS_OK  true
 #define HANDOFF_OWNED true
+#define WOKEN_OK  true
+#define NO_SLEEPER_ON_FREE true
 #endif
 
 active proctype monitor()
 {
-end:	atomic { !(EXCL_OK && COUNT_OK && FLAGS_OK && HANDOFF_OWNED) ->
-		assert(EXCL_OK); assert(COUNT_OK); assert(FLAGS_OK); assert(HANDOFF_OWNED) }
+end:	atomic { !(EXCL_OK && COUNT_OK && FLAGS_OK && HANDOFF_OWNED && WOKEN_OK && NO_SLEEPER_ON_FREE) ->
+		assert(EXCL_OK); assert(COUNT_OK); assert(FLAGS_OK); assert(HANDOFF_OWNED);
+		assert(WOKEN_OK); assert(NO_SLEEPER_ON_FREE) }
 }
 
 /* After every change of the count: the standing HANDOFF request goes when the bit goes. */
@@ -215,10 +237,13 @@ inline bypass_check(stood)
 inline lock_wait_list()   { atomic { wl == 0 -> wl = me } }
 inline unlock_wait_list() { wl = 0 }
 
-/* wake_q_add() R:wake_q_add, under wait_lock: xchg(wake, UP) == SLEEP -> queue a futex wake. */
+/* wake_q_add() R:wake_q_add, under wait_lock: a word that says UP is left alone (only its
+ * thread stores SLEEP, under wait_lock, so the load is exact); else xchg(wake, UP) == SLEEP ->
+ * queue a futex wake.  (The load and the xchg are one step here: a signal's UP between them
+ * changes nothing, the xchg then returns UP.) */
 inline wake_q_add(t)
 {
-	atomic { wq[t] = (wake[t] == SLEEP) | wq[t]; wake[t] = UP }
+	atomic { if :: wake[t] == SLEEP -> wq[t] = 1; wake[t] = UP :: else fi }
 }
 
 /* wake_up_q() R:wake_up_q, after dropping wait_lock: one FUTEX_WAKE per queued task; it ends
@@ -437,7 +462,7 @@ inline cancel_wait()
 #endif
 	atomic { list_del(me) };
 	if
-	:: r -> atomic { cnt = cnt & ~(WAITERS | HANDOFF); HSYNC }
+	:: r -> atomic { cnt = cnt & ~(WAITERS | HANDOFF | WOKEN); HSYNC }
 	:: else ->
 #ifndef BUG_NO_WAKE_NEXT
 		if
@@ -465,7 +490,14 @@ inline release_and_wake(part)
 		fi;
 		HSYNC };
 	if
-	:: !LOCKED(c) && (c & WAITERS) -> mark_wake(WAKE_ANY)
+	:: !LOCKED(c) && (c & WAITERS) ->
+		wh = iswriter[list[0]];
+		mark_wake(WAKE_ANY);
+		if                                    /* a writer head is the woken head now */
+		:: wh -> atomic { cnt = cnt | WOKEN }  /* fetch_or RELAXED */
+		:: else
+		fi;
+		wh = 0
 	:: else
 	fi;
 	unlock_wait_list();
@@ -479,7 +511,7 @@ inline up_read()
 	do
 	:: assert(NR(c) != 0 && !(c & WLOCKED));      /* up_read_misuse() */
 		if
-		:: (c & WAITERS) && NR(c) == 1 -> release_and_wake(BIAS); break
+		:: MUST_WAKE(c) && NR(c) == 1 -> release_and_wake(BIAS); break
 		:: else
 		fi;
 		atomic {                              /* cmpxchg RELEASE */
@@ -497,7 +529,7 @@ inline up_write()
 	atomic { c = cnt; assert((c & WLOCKED) && nwh == 1 && wholds) };  /* holds_write() */
 	rown = 0; wholds = 0;                         /* owner = 0, RELAXED */
 	do
-	:: c & WAITERS -> release_and_wake(WLOCKED); break
+	:: MUST_WAKE(c) -> release_and_wake(WLOCKED); break
 	:: else ->
 		atomic {                              /* cmpxchg RELEASE */
 			if
@@ -605,14 +637,14 @@ inline down_read()
 	:: else ->                                    /* read_slow() */
 		if
 		:: recursive_read -> r = 2            /* our own hold keeps writers out */
-		:: !recursive_read && !(c & (WLOCKED | HANDOFF)) ->
+		:: !recursive_read && !(c & (WLOCKED | NO_THIEVES)) ->
 			atomic {                      /* reader_owned(): load RELAXED */
 				r = !(NR(c) > 1 && rown);
 				if                    /* a steal: our bias (counted since the add) stays */
 				:: r -> read_held_now(stood)
 				:: else
 				fi }
-		:: !recursive_read && (c & (WLOCKED | HANDOFF)) -> r = 0
+		:: !recursive_read && (c & (WLOCKED | NO_THIEVES)) -> r = 0
 		fi;
 		if
 		:: r == 2 -> r = 0; rown = 1; atomic { nrh++; rholds[me]++ }; ret = 0
@@ -678,7 +710,7 @@ inline write_trylock_unqueued()
 	c = cnt;                                      /* load RELAXED: a guess */
 	r = 0;
 	do
-	:: !LOCKED(c) && !(c & HANDOFF) ->
+	:: !LOCKED(c) && !(c & NO_THIEVES) ->
 		atomic {                              /* cmpxchg ACQUIRE */
 			if
 			:: cnt == c -> cnt = c | WLOCKED; write_acquired(); r = 1; break
@@ -715,7 +747,11 @@ inline optimistic_spin()
 	k = 0
 }
 
-/* try_write_lock() R:try_write_lock, under wait_lock.  r := 1 acquired. */
+/*
+ * try_write_lock() R:try_write_lock, under wait_lock.  r := 1 acquired.  The head clears WOKEN
+ * in its cmpxchg (taking the lock, or finding it held); a head that has waited H and finds the
+ * lock held sets HANDOFF in the same cmpxchg; nothing to change: fail without a cmpxchg.
+ */
 inline try_write_lock()
 {
 	washead = (list[0] == me);
@@ -724,38 +760,58 @@ inline try_write_lock()
 	do
 	:: (c & HANDOFF) && !washead -> break
 	:: !((c & HANDOFF) && !washead) ->
+		take = !LOCKED(c);
+		nc = c;
+#ifndef BUG_WOKEN_KEPT
 		if
-		:: LOCKED(c) ->
+		:: washead -> nc = nc & ~WOKEN
+		:: else
+		fi;
+#else
+		if                                    /* WOKEN cleared only when the head takes it */
+		:: washead && take -> nc = nc & ~WOKEN
+		:: else
+		fi;
+#endif
+		if
+		:: take ->
+			nc = (nc | WLOCKED) & ~HANDOFF;
 			if
-			:: !washead || (c & HANDOFF) -> break
+			:: nw == 1 -> nc = nc & ~WAITERS
 			:: else
-			fi;
+			fi
+		:: !take && washead && !(c & HANDOFF) ->
 			waited(me, r);
 			if
-			:: !r -> break
-			:: else -> r = 0
+			:: r -> nc = nc | HANDOFF
+			:: else
 			fi;
-			atomic {                      /* cmpxchg: set HANDOFF, fail */
+			r = 0
+		:: else
+		fi;
+		if
+		:: nc == c -> break
+		:: else
+		fi;
+		atomic {                              /* cmpxchg ACQUIRE */
+			if
+			:: cnt == c ->
+				cnt = nc;
 				if
-				:: cnt == c -> cnt = c | HANDOFF; hset[me] = 1; hreq = me; break
-				:: else -> c = cnt
-				fi }
-		:: !LOCKED(c) ->
-			atomic {                      /* cmpxchg ACQUIRE: take it, leave the list */
-				if
-				:: cnt == c ->
-					cnt = (c | WLOCKED) & ~HANDOFF;
+				:: take -> write_acquired(); HSYNC; list_del(me); r = 1
+				:: !take && (nc & HANDOFF) ->         /* ours: only the head sets it */
+					hset[me] = 1;
 					if
-					:: nw == 1 -> cnt = cnt & ~WAITERS
+					:: !(c & HANDOFF) -> hreq = me
 					:: else
-					fi;
-					write_acquired(); HSYNC;
-					list_del(me); r = 1; break
-				:: else -> c = cnt
-				fi }
-		fi
+					fi
+				:: else
+				fi;
+				break
+			:: else -> c = cnt
+			fi }
 	od;
-	washead = 0;
+	washead = 0; take = 0; nc = 0;
 	if
 	:: r -> rown = 0
 	:: else
@@ -839,9 +895,9 @@ inline down_write()
 /* One thread: each operation's inline is expanded once, the role picks the sequence. */
 proctype thread(byte me; byte role; byte mode; byte rounds)
 {
-	short c, adj;
+	short c, adj, nc;
 	byte r, k, ret, head, nb, probe, op, w_;
-	bit expired, signalled, washead, stood, wholds;
+	bit expired, signalled, washead, stood, wholds, take, wh;
 	bit wq[NT + 1];
 	bit batch[NT + 1];
 
