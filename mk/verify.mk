@@ -43,8 +43,8 @@ verify: verify/kmutex.pml verify/kcond.pml verify/check.sh verify/trail.awk veri
 	@echo "verify: all models behave as expected"
 
 # krwsem (verify/krwsem.pml, verify/README.md section krwsem): the runs that cover every part
-# of the model and every must-fail variant, part of `verify` and so of `make test`: 43 s of
-# CPU (3.4 min wall on the 2-CPU machine under a load of 7-12).  pan is built with -O0: the
+# of the model and every must-fail variant, part of `verify` and so of `make test`: 48 s of
+# CPU (2 min 14 s wall on the 2-CPU machine under a load of 12-14).  pan is built with -O0: the
 # models are small, and gcc -O2 of pan.c costs more than most runs.  verify-krwsem-long: the
 # larger configurations, by hand.
 KRWSEM_ENV = MODEL=$(CURDIR)/verify/krwsem.pml TRAIL_AWK=$(CURDIR)/verify/krwsem-trail.awk

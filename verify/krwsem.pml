@@ -11,8 +11,10 @@
  * that does it.  Every inline names the C function it stands for, as R:<function>.
  *
  * The count is cnt = readers << 4 | WOKEN 8 | HANDOFF 4 | WAITERS 2 | WRITER_LOCKED 1 (C:
- * readers from bit 8; the overflow guard is not modelled).  Waiters: list[] (FIFO, list[0] the head),
- * iswriter[t] (the waiter's type), granted[t], hset[t] (waiter->handoff_set).
+ * readers from bit 8; the overflow guard is not modelled).  Waiters: list[] (FIFO, list[0]
+ * the head), iswriter[t] (the waiter's type), granted[t], hset[t] (waiter->handoff_set).
+ * WOKEN is krwsem's woken writer head (c556efa): set by release_and_wake() when it woke a
+ * writer head, cleared by that head's next try; while it is set, unlocks skip the wakeup.
  *
  * Abstractions (README): the OSQ is gone (a writer's optimistic spin is up to SPIN
  * write_trylock_unqueued() attempts, abandoned at any point, as the budget may run out);
