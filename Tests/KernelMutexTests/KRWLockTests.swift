@@ -1,3 +1,4 @@
+import CKMutex
 import Foundation
 import Testing
 
@@ -87,11 +88,17 @@ struct KRWLockTests {
                 sched_yield()
             }
         }
-        #expect(lock.tryLockRead(), "a reader's tryLockRead must not fail on its own lock")
-        lock.lockRead()                  // hangs (the test's timeout names it) without the rule
-        lock.unlockRead()
-        lock.unlockRead()
-        lock.unlockRead()
+        let tried = lock.tryLockRead()
+        #expect(tried, "a reader's tryLockRead must not fail on its own lock")
+        // The blocking path itself (lockRead(timeout:) would take the trylock first).  With the
+        // rule it never waits; without it (KRWSEM_BUG_NO_RECURSION) it would wait for ever, so
+        // a deadline turns that into a failure instead of a hang.
+        var deadline = KMutex.monotonicDeadline(after: .seconds(10))
+        let again = krwsem_down_read_timeout(lock.storage, &deadline)
+        #expect(again == 0, "a recursive read waited behind the writer: \(again)")
+        for _ in 0..<(1 + (tried ? 1 : 0) + (again == 0 ? 1 : 0)) {
+            lock.unlockRead()
+        }
         writerDone.wait()
     }
 
