@@ -884,6 +884,16 @@ static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex
 		return -EAGAIN;
 	}
 	/*
+	 * The write holder asking for a read lock would wait for itself: -EDEADLK (the public
+	 * calls report it as misuse).  Only here, so the fast path pays nothing for it.
+	 * RELAXED: only this thread can have made the owner word name it as the writer.
+	 */
+	if (kmx_unlikely((count & RWSEM_WRITER_LOCKED) &&
+			 kmx_load(&sem->owner, KMX_RELAXED) == (uintptr_t)self)) {
+		release_read(sem, false);
+		return -EDEADLK;
+	}
+	/*
 	 * A recursive read: our own hold keeps writers out, so the bias we added is a lock.  But
 	 * the record can be stale (a hold released by another thread, or holds beyond the slots,
 	 * which count for every krwsem: header item 6), and a writer in the count proves it is:
@@ -1010,9 +1020,17 @@ int krwsem__down_read_try(struct krwsem *sem)
 	return down_read_try_common(sem);
 }
 
+/* The public read calls: the write holder asking for a read lock is misuse here. */
+static inline int checked_read(struct krwsem *sem, int ret)
+{
+	if (kmx_unlikely(ret == -EDEADLK))
+		misuse("read lock by the write holder", sem);
+	return ret;
+}
+
 void krwsem_down_read(struct krwsem *sem)
 {
-	if (kmx_unlikely(down_read_common(sem, 0, NULL) == -EAGAIN))
+	if (kmx_unlikely(checked_read(sem, down_read_common(sem, 0, NULL)) == -EAGAIN))
 		misuse("krwsem_down_read: reader count overflow", sem);
 }
 
@@ -1023,12 +1041,12 @@ int krwsem_down_read_trylock(struct krwsem *sem)
 
 int krwsem_down_read_interruptible(struct krwsem *sem)
 {
-	return down_read_common(sem, KMUTEX__INTERRUPTIBLE, NULL);
+	return checked_read(sem, down_read_common(sem, KMUTEX__INTERRUPTIBLE, NULL));
 }
 
 int krwsem_down_read_timeout(struct krwsem *sem, const struct timespec *deadline)
 {
-	return down_read_common(sem, KMUTEX__TIMED, deadline);
+	return checked_read(sem, down_read_common(sem, KMUTEX__TIMED, deadline));
 }
 
 /* ---- the write slow path ----------------------------------------------------------------- */
@@ -1193,7 +1211,7 @@ static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmute
 	check_valid(sem);
 	/* RELAXED: only this thread can have made the owner word name it. */
 	if (kmx_unlikely(kmx_load(&sem->owner, KMX_RELAXED) == (uintptr_t)self))
-		misuse("recursive write lock by the holder", sem);
+		return -EDEADLK; /* the public calls report it as misuse (checked_write()) */
 	if (write_trylock_unqueued(sem, self))
 		return 0;
 	if (bad_timespec(mode, deadline))
@@ -1254,9 +1272,17 @@ int krwsem__down_write_try(struct krwsem *sem)
 	return down_write_try_common(sem);
 }
 
+/* The public write calls: the holder asking again is misuse here (EDEADLK for a layer). */
+static inline int checked_write(struct krwsem *sem, int ret)
+{
+	if (kmx_unlikely(ret == -EDEADLK))
+		misuse("recursive write lock by the holder", sem);
+	return ret;
+}
+
 void krwsem_down_write(struct krwsem *sem)
 {
-	(void)down_write_common(sem, 0, NULL);
+	(void)checked_write(sem, down_write_common(sem, 0, NULL));
 }
 
 int krwsem_down_write_trylock(struct krwsem *sem)
@@ -1266,12 +1292,12 @@ int krwsem_down_write_trylock(struct krwsem *sem)
 
 int krwsem_down_write_interruptible(struct krwsem *sem)
 {
-	return down_write_common(sem, KMUTEX__INTERRUPTIBLE, NULL);
+	return checked_write(sem, down_write_common(sem, KMUTEX__INTERRUPTIBLE, NULL));
 }
 
 int krwsem_down_write_timeout(struct krwsem *sem, const struct timespec *deadline)
 {
-	return down_write_common(sem, KMUTEX__TIMED, deadline);
+	return checked_write(sem, down_write_common(sem, KMUTEX__TIMED, deadline));
 }
 
 /* ---- queries ----------------------------------------------------------------------------- */

@@ -52,11 +52,15 @@ $(PTHREAD_TESTS)/linked/%: Tests/pthread/%.c $(PTHREAD_HDRS) $(PTHREAD_SO)
 $(PTHREAD_TESTS)/cxx_program: Tests/pthread/cxx_program.cpp
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror -pthread -o $@ $<
+$(PTHREAD_TESTS)/cxx_shared_mutex: Tests/pthread/cxx_shared_mutex.cpp
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror -pthread -o $@ $<
 
-PT_BINS := api fork preinit lockskew stat
+PT_BINS := api fork preinit lockskew stat rwlock rwskew
 .PHONY: test-pthread test-pthread-programs
 test-pthread: $(PTHREAD_SO) $(addprefix $(PTHREAD_TESTS)/,$(PT_BINS)) \
-	      $(PTHREAD_TESTS)/linked/api $(PTHREAD_TESTS)/linked/preinit $(PTHREAD_TESTS)/cxx_program
+	      $(PTHREAD_TESTS)/linked/api $(PTHREAD_TESTS)/linked/preinit $(PTHREAD_TESTS)/cxx_program \
+	      $(PTHREAD_TESTS)/linked/rwlock $(PTHREAD_TESTS)/cxx_shared_mutex
 	$(call pt_run,60,api under the preload,env $(PRELOAD) $(PTHREAD_TESTS)/api)
 	$(call pt_run,60,lock_stat under the preload (KMUTEX_STAT),env KMUTEX_STAT=$(PTHREAD_TESTS)/stat.txt $(PRELOAD) $(PTHREAD_TESTS)/stat)
 	@awk -F, 'NR > 1 && $$1 ~ /^"first locked at / { rows++; acq = $$9 } \
@@ -77,6 +81,18 @@ test-pthread: $(PTHREAD_SO) $(addprefix $(PTHREAD_TESTS)/,$(PT_BINS)) \
 	@echo "== lockskew on glibc alone, for comparison (not checked: glibc's starvation is a matter of chance)"
 	@timeout -k 5 60 $(PTHREAD_TESTS)/lockskew 2>&1 | head -1 || true
 	$(call pt_run,60,C++ std::mutex/condition_variable under the preload,env $(PRELOAD) $(PTHREAD_TESTS)/cxx_program --expect-kmutex)
+	@# pthread_rwlock on krwsem (pthread/rwlock.c): ~2 s in all.
+	$(call pt_run,60,rwlock under the preload,env $(PRELOAD) $(PTHREAD_TESTS)/rwlock)
+	$(call pt_run,60,rwlock linked with -lkmutex-pthread,$(PTHREAD_TESTS)/linked/rwlock)
+	@echo "== rwlock on glibc alone: must fail (proves the checks see a call that fell through)"
+	@if timeout -k 5 60 $(PTHREAD_TESTS)/rwlock > $(PTHREAD_TESTS)/rwlock-glibc.log 2>&1; then \
+		echo "FAIL: rwlock passed without the preload: it cannot tell glibc from krwsem" >&2; exit 1; fi
+	@grep -q "fell through to glibc" $(PTHREAD_TESTS)/rwlock-glibc.log || \
+		{ echo "FAIL: rwlock without the preload failed for another reason:" >&2; cat $(PTHREAD_TESTS)/rwlock-glibc.log >&2; exit 1; }
+	$(call pt_run,60,C++ std::shared_mutex/shared_timed_mutex under the preload,env $(PRELOAD) $(PTHREAD_TESTS)/cxx_shared_mutex --expect-kmutex)
+	$(call pt_run,60,writer starvation through pthread_rwlock (rwskew) under the preload,env $(PRELOAD) $(PTHREAD_TESTS)/rwskew --expect-progress)
+	@echo "== rwskew on glibc alone, for comparison (not checked: glibc's default kind starves the writer by design)"
+	@timeout -k 5 60 $(PTHREAD_TESTS)/rwskew 2>&1 | head -1 || true
 
 test-pthread-programs: $(PTHREAD_SO) $(PTHREAD_TESTS)/cxx_program | deps
 	@echo "== programs nobody here wrote, on glibc and under the preload (about a minute)"

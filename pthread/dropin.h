@@ -9,7 +9,8 @@
  *   forward.c  every call into glibc (versioned aliases, and dlvsym for the rest)
  *   fork.c     the fork handlers, and the repair of state left by threads that did not come along
  *   tools.c    lockdep classes and lock_stat names: the state every object shares
- * (an rwlock file joins them the same way: its own object, these helpers.)
+ *   rwlock.c   pthread_rwlock_* and pthread_rwlockattr_*: a krwsem in place (its own layout
+ *              and design in its header comment)
  *
  * In place.  The kmutex lives inside the caller's pthread_mutex_t and the kcond inside its
  * pthread_cond_t: no side table, no allocation, no lookup.  All zeros is a valid unlocked
@@ -172,6 +173,16 @@ int glibc_mutex_trylock(pthread_mutex_t *mutex);
 int glibc_mutex_unlock(pthread_mutex_t *mutex);
 int glibc_mutex_timedlock(pthread_mutex_t *mutex, clockid_t clockid, const struct timespec *abstime,
 			  bool clocklock);
+/* call: 0 lock, 1 timed (CLOCK_REALTIME), 2 clock (clockid), as rwlock.c's enum rw_call. */
+int glibc_rwlock_init(pthread_rwlock_t *rwlock, const pthread_rwlockattr_t *attr);
+int glibc_rwlock_destroy(pthread_rwlock_t *rwlock);
+int glibc_rwlock_rdlock(pthread_rwlock_t *rwlock, int call, clockid_t clockid,
+			const struct timespec *abstime);
+int glibc_rwlock_wrlock(pthread_rwlock_t *rwlock, int call, clockid_t clockid,
+			const struct timespec *abstime);
+int glibc_rwlock_tryrdlock(pthread_rwlock_t *rwlock);
+int glibc_rwlock_trywrlock(pthread_rwlock_t *rwlock);
+int glibc_rwlock_unlock(pthread_rwlock_t *rwlock);
 int glibc_cond_init(pthread_cond_t *cond, const pthread_condattr_t *attr);
 int glibc_cond_destroy(pthread_cond_t *cond);
 int glibc_cond_signal(pthread_cond_t *cond, bool all);

@@ -1,9 +1,9 @@
 /*
  * Every call into glibc: the objects glibc keeps (process-shared, robust, priority-inheritance
- * and priority-protect mutexes, process-shared condvars) are passed to glibc's own functions,
+ * and priority-protect mutexes, process-shared condvars and rwlocks) are passed to glibc's own functions,
  * and glibc's result is returned as it is.
  *
- * glibc's mutex calls are reached through the aliases glibc exports, without dlsym, so
+ * glibc's mutex and rwlock calls are reached through the aliases glibc exports, without dlsym, so
  * forwarding works before constructors run (a lock taken by dlsym, malloc or another
  * library's constructor).  The rest have no alias and are looked up on first use.
  */
@@ -47,6 +47,13 @@ GLIBC_ALIAS(int, alias_mutex_destroy, __pthread_mutex_destroy, (pthread_mutex_t 
 GLIBC_ALIAS(int, alias_mutex_lock, __pthread_mutex_lock, (pthread_mutex_t *));
 GLIBC_ALIAS(int, alias_mutex_trylock, __pthread_mutex_trylock, (pthread_mutex_t *));
 GLIBC_ALIAS(int, alias_mutex_unlock, __pthread_mutex_unlock, (pthread_mutex_t *));
+GLIBC_ALIAS(int, alias_rwlock_init, __pthread_rwlock_init, (pthread_rwlock_t *, const pthread_rwlockattr_t *));
+GLIBC_ALIAS(int, alias_rwlock_destroy, __pthread_rwlock_destroy, (pthread_rwlock_t *));
+GLIBC_ALIAS(int, alias_rwlock_rdlock, __pthread_rwlock_rdlock, (pthread_rwlock_t *));
+GLIBC_ALIAS(int, alias_rwlock_tryrdlock, __pthread_rwlock_tryrdlock, (pthread_rwlock_t *));
+GLIBC_ALIAS(int, alias_rwlock_wrlock, __pthread_rwlock_wrlock, (pthread_rwlock_t *));
+GLIBC_ALIAS(int, alias_rwlock_trywrlock, __pthread_rwlock_trywrlock, (pthread_rwlock_t *));
+GLIBC_ALIAS(int, alias_rwlock_unlock, __pthread_rwlock_unlock, (pthread_rwlock_t *));
 
 int glibc_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr)
 {
@@ -71,6 +78,32 @@ int glibc_mutex_trylock(pthread_mutex_t *mutex)
 int glibc_mutex_unlock(pthread_mutex_t *mutex)
 {
 	return alias_mutex_unlock(mutex);
+}
+
+/* Process-shared rwlocks (rwlock.c); the timed calls are below, looked up on first use. */
+int glibc_rwlock_init(pthread_rwlock_t *rwlock, const pthread_rwlockattr_t *attr)
+{
+	return alias_rwlock_init(rwlock, attr);
+}
+
+int glibc_rwlock_destroy(pthread_rwlock_t *rwlock)
+{
+	return alias_rwlock_destroy(rwlock);
+}
+
+int glibc_rwlock_tryrdlock(pthread_rwlock_t *rwlock)
+{
+	return alias_rwlock_tryrdlock(rwlock);
+}
+
+int glibc_rwlock_trywrlock(pthread_rwlock_t *rwlock)
+{
+	return alias_rwlock_trywrlock(rwlock);
+}
+
+int glibc_rwlock_unlock(pthread_rwlock_t *rwlock)
+{
+	return alias_rwlock_unlock(rwlock);
 }
 
 /* ---- glibc's functions without an exported alias: looked up on first use --------------- */
@@ -141,5 +174,37 @@ int glibc_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int how, clock
 	default:
 		return GLIBC_FN(cond_clockwait_fn, pthread_cond_clockwait, "GLIBC_2.30")(cond, mutex, clockid,
 											   abstime);
+	}
+}
+
+typedef int (*rwlock_timed_fn)(pthread_rwlock_t *, const struct timespec *);
+typedef int (*rwlock_clock_fn)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+
+/* call: 0 lock, 1 timed (CLOCK_REALTIME), 2 clock (clockid); see rwlock.c's enum rw_call. */
+int glibc_rwlock_rdlock(pthread_rwlock_t *rwlock, int call, clockid_t clockid,
+			const struct timespec *abstime)
+{
+	switch (call) {
+	case 0:
+		return alias_rwlock_rdlock(rwlock);
+	case 1:
+		return GLIBC_FN(rwlock_timed_fn, pthread_rwlock_timedrdlock, "GLIBC_2.2.5")(rwlock, abstime);
+	default:
+		return GLIBC_FN(rwlock_clock_fn, pthread_rwlock_clockrdlock, "GLIBC_2.30")(rwlock, clockid,
+											  abstime);
+	}
+}
+
+int glibc_rwlock_wrlock(pthread_rwlock_t *rwlock, int call, clockid_t clockid,
+			const struct timespec *abstime)
+{
+	switch (call) {
+	case 0:
+		return alias_rwlock_wrlock(rwlock);
+	case 1:
+		return GLIBC_FN(rwlock_timed_fn, pthread_rwlock_timedwrlock, "GLIBC_2.2.5")(rwlock, abstime);
+	default:
+		return GLIBC_FN(rwlock_clock_fn, pthread_rwlock_clockwrlock, "GLIBC_2.30")(rwlock, clockid,
+											  abstime);
 	}
 }

@@ -16,8 +16,8 @@
  *   - a krwsem stays at one address from krwsem_init (or its static initializer) to
  *     krwsem_destroy, which is called only when it is unlocked and has no waiters; any use
  *     after krwsem_destroy (until the next krwsem_init) is misuse;
- *   - not taken for write recursively (the write holder asking again is misuse; layered APIs
- *     ask krwsem_write_held_by_self() first, for EDEADLK);
+ *   - not taken again by the write holder, for read or write (misuse; the layered calls
+ *     below return -EDEADLK instead, checked on the slow path only);
  *   - not used from a signal handler.
  * Interruptions are kmutex's (kmutex_interrupt_self(), see kmutex.h).
  *
@@ -148,8 +148,9 @@ int krwsem_read_held_by_self(const struct krwsem *sem);
 /*
  * The lock calls with every outcome reported.  mode: 0, KMUTEX__INTERRUPTIBLE or KMUTEX__TIMED
  * (| KMUTEX__REALTIME: the deadline is on CLOCK_REALTIME).  Returns 0, -EINTR, -ETIMEDOUT,
- * -EINVAL (tv_nsec out of range), and for readers -EAGAIN: the reader count is at its maximum
- * (2^55 - 1 read locks at once).  The try forms return 0, -EBUSY or (read) -EAGAIN.
+ * -EINVAL (tv_nsec out of range), -EDEADLK (the caller holds the write lock), and for readers
+ * -EAGAIN: the reader count is at its maximum (2^55 - 1 read locks at once).  The try forms
+ * return 0, -EBUSY or (read) -EAGAIN.
  */
 int krwsem__down_read(struct krwsem *sem, int mode, const struct timespec *deadline);
 int krwsem__down_read_try(struct krwsem *sem);

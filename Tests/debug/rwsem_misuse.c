@@ -121,6 +121,14 @@ static void case_recursive_write(void)
 	krwsem_down_write(&victim);
 }
 
+static void case_read_by_write_holder(void)
+{
+	krwsem_init(&victim);
+	krwsem_down_write(&victim);
+	report_tid();
+	krwsem_down_read(&victim); /* would wait for itself: -EDEADLK for a layer, misuse here */
+}
+
 static void case_recursive_write_timeout(void)
 {
 	struct timespec deadline;
@@ -382,6 +390,7 @@ MISUSE_CASE(up_read_write_held_by_other, "up_read of a krwsem that is not read-l
 MISUSE_CASE(up_read_write_held_by_self, "up_read of a krwsem write-locked by the caller")
 MISUSE_CASE(recursive_write, "recursive write lock by the holder")
 MISUSE_CASE(recursive_write_timeout, "recursive write lock by the holder")
+MISUSE_CASE(read_by_write_holder, "read lock by the write holder")
 MISUSE_CASE(downgrade_unlocked, "downgrade_write of a krwsem that is not write-locked")
 MISUSE_CASE(downgrade_by_non_holder,
 	    "downgrade_write by a thread that does not hold the write lock")
@@ -451,6 +460,7 @@ int main(void)
 	RUN(test_up_read_unlocked);
 	RUN(test_up_read_write_held_by_other);
 	RUN(test_up_read_write_held_by_self);
+	RUN(test_read_by_write_holder);
 	RUN(test_recursive_write);
 	RUN(test_recursive_write_timeout);
 	RUN(test_downgrade_unlocked);

@@ -726,6 +726,28 @@ static void test_read_released_by_other_thread(void)
 	krwsem_destroy(&s);
 }
 
+/* The write holder asking again, through the layered calls: -EDEADLK, on every path that
+ * would wait (the drop-in's EDEADLK), and the lock left exactly as it was. */
+static void test_layered_edeadlk(void)
+{
+	struct krwsem s = KRWSEM_INITIALIZER;
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += 5;
+	CHECK(krwsem__down_write(&s, 0, NULL) == 0);
+	CHECK(krwsem__down_read(&s, 0, NULL) == -EDEADLK);
+	CHECK(krwsem__down_read(&s, KMUTEX__TIMED, &deadline) == -EDEADLK);
+	CHECK(krwsem__down_write(&s, 0, NULL) == -EDEADLK);
+	CHECK(krwsem__down_write(&s, KMUTEX__INTERRUPTIBLE, NULL) == -EDEADLK);
+	CHECK(krwsem__down_read_try(&s) == -EBUSY);
+	CHECK(krwsem__down_write_try(&s) == -EBUSY);
+	CHECK(count_word(&s) == 0x1ull); /* WRITER_LOCKED alone */
+	krwsem_up_write(&s);
+	CHECK(count_word(&s) == 0);
+	krwsem_destroy(&s);
+}
+
 /* The reader count's guard: at 2^55 - 1 readers, read calls report -EAGAIN (0 from the plain
  * trylock) and leave the count as it was. */
 static void test_reader_overflow(void)
@@ -908,6 +930,7 @@ int main(void)
 	RUN(test_read_released_by_other_thread);
 	RUN(test_reader_overflow);
 	RUN(test_layered_api_codes);
+	RUN(test_layered_edeadlk);
 	RUN(test_errno_preserved);
 	RUN(test_mixed_threads);
 	return check_finish();
