@@ -99,6 +99,15 @@ test-pthread-programs: $(PTHREAD_SO) $(PTHREAD_TESTS)/cxx_program | deps
 	@timeout -k 5 240 Tests/pthread/programs.sh $(abspath $(PTHREAD_SO)) $(PTHREAD_TESTS)/cxx_program \
 		$(PTHREAD_TESTS)/programs || { rc=$$?; [ $$rc -eq 124 ] && echo "TIMEOUT: test-pthread-programs ran longer than 240 s" >&2; exit $$rc; }
 
+# Programs whose hot paths take pthread rwlocks (unbound under dnsperf), on glibc and under
+# the preload, each checked for correct answers: about 15 s.
+.PHONY: test-pthread-rwprograms
+test-pthread-rwprograms: $(PTHREAD_SO) | deps
+	@echo "== programs nobody here wrote on pthread_rwlock, on glibc and under the preload (about 15 s)"
+	@timeout -k 5 120 Tests/pthread/rwprograms.sh $(abspath $(PTHREAD_SO)) $(PTHREAD_TESTS)/rwprograms || \
+		{ rc=$$?; [ $$rc -eq 124 ] && echo "TIMEOUT: test-pthread-rwprograms ran longer than 120 s" >&2; exit $$rc; }
+TESTS += test-pthread-rwprograms
+
 # ---- lockdep through the drop-in (issue 11): KMUTEX_LOCKDEP=1 ------------------------------
 # test-pthread-lockdep: the kernel selftest scenarios through pthread mutexes and mtx_*
 # (Tests/pthread/lockdep.c: each reported exactly once or not at all), then clean runs, no

@@ -12,6 +12,8 @@ packages=(gcc g++ make pkg-config cmake groff man-db libtsan2 libasan8 libubsan1
 if [ "${BENCH:-0}" = 1 ]; then
 	packages+=(sysbench stress-ng rocksdb-tools memcached libmemcached-tools)
 fi
+# test-pthread-rwprograms: a DNS resolver on pthread rwlocks, under load
+packages+=(unbound dnsperf)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
