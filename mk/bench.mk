@@ -22,7 +22,8 @@ BENCH_PEER    := $(if $(SWIFTC),$(BENCH_DIR)/swift-mutex-peer)
 # plus two pthread-API programs of our own (preload/), built against glibc alone.
 BENCH_PRELOAD ?= $(abspath $(BUILD)/libkmutex-pthread.so)
 BENCH_PT_DIR  := $(BENCH_DIR)/preload
-BENCH_PT      := $(BENCH_PT_DIR)/pt_uncontended $(BENCH_PT_DIR)/pt_lockskew
+BENCH_PT      := $(BENCH_PT_DIR)/pt_uncontended $(BENCH_PT_DIR)/pt_lockskew \
+		 $(BENCH_PT_DIR)/pt_rw_uncontended $(BENCH_PT_DIR)/pt_rwskew
 # the programs' run: medians over interleaved trials, about 2 minutes
 define bench_preload_run
 	$(BENCH_SRC)/programs.sh $(BENCH_PRELOAD) $(1) $(BENCH_PT_DIR)
@@ -50,8 +51,13 @@ bench-programs: $(BENCH_DIR)/kmutex-bench $(BENCH_PEER) $(BENCH_PT)
 $(BENCH_PT_DIR)/%: $(BENCH_SRC)/preload/%.c $(BENCH_SRC)/preload/preloaded.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -O2 -pthread -o $@ $<
+# The rwlock writer-starvation shape of test-pthread (Tests/pthread/rwskew.c), for figures.
+$(BENCH_PT_DIR)/pt_rwskew: Tests/pthread/rwskew.c $(BENCH_SRC)/preload/preloaded.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O2 -pthread -o $@ $<
 
-# sysbench, stress-ng, rocksdb-tools, memcached, libmemcached-tools: for make bench only.
+# sysbench, stress-ng, rocksdb-tools, memcached, libmemcached-tools: for make bench only
+# (unbound and dnsperf come with make deps: test-pthread-rwprograms needs them).
 bench-deps: deps
 	@BENCH=1 scripts/deps.sh
 

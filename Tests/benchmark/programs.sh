@@ -198,19 +198,82 @@ parse_pt_lockskew() {
 	sed -n 's/.* victim_max_wait_us=\([0-9.]*\) .*/victim_max_wait_us \1 lower/p' "$1"
 }
 
+# ---- pthread_rwlock (krwsem under the preload) ----
+
+run_pt_rw_read() {
+	run "$1" "$2" 60 "$ptdir/pt_rw_uncontended" read 2000000
+	SEEN=$(sed -n 's/.* preload=\([01]\)$/\1/p' "$2")
+}
+parse_pt_rw_read() {
+	sed -n 's/.* ns_per_pair=\([0-9.]*\) .*/ns_per_pair \1 lower/p' "$1"
+}
+run_pt_rw_write() {
+	run "$1" "$2" 60 "$ptdir/pt_rw_uncontended" write 2000000
+	SEEN=$(sed -n 's/.* preload=\([01]\)$/\1/p' "$2")
+}
+parse_pt_rw_write() { parse_pt_rw_read "$@"; }
+
+run_pt_rwskew() {
+	# four readers with overlapping 200 us holds, a writer asking every ms, for 1 s
+	run "$1" "$2" 60 "$ptdir/pt_rwskew"
+	SEEN=$(sed -n 's/.* preload=\([01]\)$/\1/p' "$2")
+}
+parse_pt_rwskew() {
+	sed -n 's/^rwskew writes=\([0-9]*\) worst_wait_us=\([0-9]*\) .*/writer_entries_per_s \1 higher\nwriter_worst_wait_us \2 lower/p' "$1"
+}
+
+run_unbound() {
+	# unbound (2 threads) answering from its local zones on loopback, two pthread_rwlock_rdlock
+	# per query (Tests/pthread/rwprograms.sh checks the answers); dnsperf, 4 clients, 3 s flat out
+	local mode=$1 log=$2 port rc dir=$work/unbound
+	port=$(free_port) || { echo "no free port" > "$log"; return 1; }
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	printf '%s\n' "server:" "    interface: 127.0.0.1@$port" "    port: $port" "    do-daemonize: no" \
+		'    username: ""' '    chroot: ""' "    directory: \"$dir\"" '    pidfile: ""' "    use-syslog: no" \
+		"    num-threads: 2" "    access-control: 127.0.0.0/8 allow" "    do-ip6: no" \
+		'    module-config: "iterator"' '    local-zone: "kmutex.test." static' \
+		'    local-data: "a.kmutex.test. 3600 IN A 192.0.2.1"' \
+		'    local-data: "b.kmutex.test. 3600 IN A 192.0.2.2"' \
+		"remote-control:" "    control-enable: no" > "$dir/unbound.conf"
+	for i in $(seq 1 100); do printf 'a.kmutex.test A\nb.kmutex.test A\nnx%d.kmutex.test A\n' "$i"; done > "$dir/queries"
+	start "$mode" "$log.server" 120 unbound -d -c "$dir/unbound.conf"
+	server_pid=$RUN_PID
+	local server_tpid=$RUN_TPID
+	# up when it answers: dnsperf's own one-query run
+	for _ in $(seq 100); do
+		timeout 5 dnsperf -s 127.0.0.1 -p "$port" -d "$dir/queries" -n 1 -t 1 2>&1 | grep -q "Queries completed: *[1-9]" && break
+		kill -0 "$server_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	SEEN=$(preload_mapped "$server_pid")
+	timeout -k 5 60 dnsperf -s 127.0.0.1 -p "$port" -d "$dir/queries" -l 3 -c 4 > "$log" 2>&1
+	rc=$?
+	grep -q "Queries lost: *0 " "$log" || rc=1
+	kill "$server_pid" 2>/dev/null
+	wait "$server_tpid"
+	server_pid=
+	return $rc
+}
+parse_unbound() {
+	awk '/Queries per second:/ { print "queries_per_s", $4, "higher" }
+	     /Average Latency/ { print "avg_latency_s", $4, "lower" }' "$1"
+}
+
 # ---- the checks around a program -------------------------------------------------------------
 
-# Once per program: with every symbol bound at start, some object's pthread_mutex_lock must
-# be bound to the preload.  CMD is a cheap invocation (--version, --help).
+# Once per program: with every symbol bound at start, some object's pthread_mutex_lock (or
+# BIND_SYMBOL) must be bound to the preload.  CMD is a cheap invocation (--version, --help).
 check_binding() {
 	local name=$1 n
 	shift
+	local sym=${BIND_SYMBOL:-pthread_mutex_lock}
 	n=$(LD_DEBUG=bindings LD_BIND_NOW=1 LD_PRELOAD="$lib" timeout 30 "$@" 2>&1 > /dev/null |
-		grep -cE " to [^ ]*libkmutex-pthread[^ ]* .*symbol \`pthread_mutex_lock'")
+		grep -cE " to [^ ]*libkmutex-pthread[^ ]* .*symbol \`$sym'")
 	if [ "${n:-0}" -ge 1 ]; then
-		echo "  $name: pthread_mutex_lock bound to the preload in $n object(s)"
+		echo "  $name: $sym bound to the preload in $n object(s)"
 	else
-		say "  $name: WARNING: LD_DEBUG=bindings shows no pthread_mutex_lock bound to the preload"
+		say "  $name: WARNING: LD_DEBUG=bindings shows no $sym bound to the preload"
 	fi
 }
 
@@ -344,6 +407,14 @@ if command -v memcaslap > /dev/null || ! wanted memcached; then
 	measure memcached "$trials_long" memcached -- memcached -V
 else
 	say "  memcached: SKIPPED: no load generator (memcaslap, from libmemcached-tools)"
+fi
+measure pt-rw-read "$trials_unc" "$ptdir/pt_rw_uncontended" --
+measure pt-rw-write "$trials_unc" "$ptdir/pt_rw_uncontended" --
+measure pt-rwskew "$trials_short" "$ptdir/pt_rwskew" --
+if command -v dnsperf > /dev/null || ! wanted unbound; then
+	BIND_SYMBOL=pthread_rwlock_rdlock measure unbound "$trials_short" unbound -- unbound -V
+else
+	say "  unbound: SKIPPED: no load generator (dnsperf)"
 fi
 say "  (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
 say ""

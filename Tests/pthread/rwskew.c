@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../benchmark/preload/preloaded.h" /* make bench builds it as pt_rwskew */
+
 #define READERS 4
 #define HOLD_US 200
 #define RUN_MS  1000
@@ -84,6 +86,7 @@ int main(int argc, char **argv)
 		pthread_join(t[i], NULL);
 	printf("rwskew: writer got in %ld times in %d ms beside %d readers (%ld read sections), worst wait %.1f ms\n",
 	       writes, RUN_MS, READERS, reads, worst / 1000.0);
+	printf("rwskew writes=%ld worst_wait_us=%ld reads=%ld preload=%d\n", writes, worst, reads, kmutex_preloaded());
 	if (expect_progress && writes == 0) {
 		fprintf(stderr, "rwskew: FAIL the writer never got in while the readers ran: starved\n");
 		return 1;
