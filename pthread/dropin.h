@@ -1,6 +1,7 @@
 /*
- * libkmutex-pthread: pthread mutexes, condition variables and C11 mtx/cnd on kmutex, for
- * unmodified programs (LD_PRELOAD=libkmutex-pthread.so, or linked before libc).
+ * libkmutex-pthread: pthread mutexes, condition variables and C11 mtx/cnd on kmutex, and
+ * pthread rwlocks on krwsem (rwlock.c), for unmodified programs (LD_PRELOAD=libkmutex-pthread.so,
+ * or linked before libc).
  *
  * One job per file; this header is what they share:
  *   mutex.c    pthread_mutex_*: the kmutex in place, the types, the forwarded kinds
