@@ -116,6 +116,14 @@ echo "$line" | grep -Eq "^pt_uncontended pairs=100000 ns_per_pair=$num preload=0
 line=$("$pt/pt_lockskew" 100 0) || fail "pt_lockskew exited non-zero"
 echo "$line" | grep -Eq "^pt_lockskew ms=100 load=0 hog_rounds=[0-9]+ victim_rounds=[0-9]+ victim_max_wait_us=$num victim_mean_wait_us=$num oversleep_max_us=$num preload=0\$" ||
 	fail "pt_lockskew line malformed: $line"
+for mode in read write; do
+	line=$("$pt/pt_rw_uncontended" $mode 100000) || fail "pt_rw_uncontended $mode exited non-zero"
+	echo "$line" | grep -Eq "^pt_rw_uncontended mode=$mode pairs=100000 ns_per_pair=$num preload=0\$" ||
+		fail "pt_rw_uncontended line malformed: $line"
+done
+line=$("$pt/pt_rwskew" | tail -1) || fail "pt_rwskew exited non-zero" # 1 s
+echo "$line" | grep -Eq "^rwskew writes=[0-9]+ worst_wait_us=[0-9]+ reads=[0-9]+ preload=0\$" ||
+	fail "pt_rwskew line malformed: $line"
 
 # Misuse gets a one-line error and a non-zero exit.
 expect_error() {
