@@ -84,6 +84,7 @@ test-pthread: $(PTHREAD_SO) $(addprefix $(PTHREAD_TESTS)/,$(PT_BINS)) \
 	@# pthread_rwlock on krwsem (pthread/rwlock.c): ~2 s in all.
 	$(call pt_run,60,rwlock under the preload,env $(PRELOAD) $(PTHREAD_TESTS)/rwlock)
 	$(call pt_run,60,rwlock linked with -lkmutex-pthread,$(PTHREAD_TESTS)/linked/rwlock)
+	$(call pt_run,60,rwlock under the preload with KMUTEX_RWLOCK=glibc (every rwlock left to glibc),env KMUTEX_RWLOCK=glibc $(PRELOAD) $(PTHREAD_TESTS)/rwlock --expect-glibc)
 	@echo "== rwlock on glibc alone: must fail (proves the checks see a call that fell through)"
 	@if timeout -k 5 60 $(PTHREAD_TESTS)/rwlock > $(PTHREAD_TESTS)/rwlock-glibc.log 2>&1; then \
 		echo "FAIL: rwlock passed without the preload: it cannot tell glibc from krwsem" >&2; exit 1; fi

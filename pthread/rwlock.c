@@ -37,9 +37,16 @@
  * EINVAL for garbage (neither a krwsem nor a tagged forwarded rwlock).  An unlock by a thread that holds neither mode,
  * which glibc leaves undefined, is reported by the core with its one-line message, then abort.
  *
+ * KMUTEX_RWLOCK=glibc in the environment leaves every rwlock to glibc (each call goes straight
+ * to glibc's own function): the way out for a program whose read sections wait for one another
+ * (a reader holding the lock waits for another reader to get in), which only reader preference
+ * lets through, and which deadlocks on krwsem once a writer queues (glibc's tst-rwlock16).
+ * Read once, on the first rwlock call; the fast paths pay one relaxed load and a branch.
+ *
  * Tools: the lock calls go through the core's layered entry points (krwsem__down_*), so
  * whatever lockdep, lock_stat and probes the core does for krwsem covers the drop-in too.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "dropin.h"
@@ -103,6 +110,30 @@ static enum rwlock_class classify_rwlock(pthread_rwlock_t *rwlock)
 	return RC_INVALID; /* garbage (destroy never sets the core's DESTROYED bit here) */
 }
 
+/*
+ * KMUTEX_RWLOCK=glibc: every rwlock is glibc's.  0 not read yet, 1 krwsem, 2 glibc.  RELAXED:
+ * every thread that reads the environment stores the same value; it orders nothing.
+ */
+static int rwlock_mode;
+
+static __attribute__((noinline, cold)) bool rwlock_mode_read(void)
+{
+	const char *env = getenv("KMUTEX_RWLOCK");
+	int mode = env && strcmp(env, "glibc") == 0 ? 2 : 1;
+
+	kmx_store(&rwlock_mode, mode, KMX_RELAXED);
+	return mode == 2;
+}
+
+static inline bool all_glibc(void)
+{
+	int mode = kmx_load(&rwlock_mode, KMX_RELAXED);
+
+	if (kmx_likely(mode == 1))
+		return false;
+	return mode == 2 || rwlock_mode_read();
+}
+
 /* ---- attributes: glibc's layout, so a forwarded init reads them as its own -------------- */
 
 int pthread_rwlockattr_init(pthread_rwlockattr_t *attr)
@@ -155,6 +186,8 @@ int pthread_rwlock_init(pthread_rwlock_t *rwlock, const pthread_rwlockattr_t *at
 	const struct rwlock_attr *a = attr ? (const struct rwlock_attr *)(const void *)attr : NULL;
 	int ret;
 
+	if (all_glibc())
+		return glibc_rwlock_init(rwlock, attr);
 	if (a && a->pshared != PTHREAD_PROCESS_PRIVATE) {
 		ret = glibc_rwlock_init(rwlock, attr);
 		if (ret == 0)
@@ -175,7 +208,7 @@ int pthread_rwlock_init(pthread_rwlock_t *rwlock, const pthread_rwlockattr_t *at
  */
 int pthread_rwlock_destroy(pthread_rwlock_t *rwlock)
 {
-	if (classify_rwlock(rwlock) == RC_GLIBC)
+	if (all_glibc() || classify_rwlock(rwlock) == RC_GLIBC)
 		return glibc_rwlock_destroy(rwlock);
 	return 0;
 }
@@ -205,7 +238,7 @@ static inline int timed_mode(enum rw_call call, clockid_t clockid, const struct 
 static __attribute__((noinline)) int rdlock_other(pthread_rwlock_t *rwlock, enum rw_call call,
 						  clockid_t clockid, const struct timespec *abstime)
 {
-	if (classify_rwlock(rwlock) != RC_GLIBC)
+	if (!all_glibc() && classify_rwlock(rwlock) != RC_GLIBC)
 		return EINVAL;
 	return glibc_rwlock_rdlock(rwlock, call, clockid, abstime);
 }
@@ -213,7 +246,7 @@ static __attribute__((noinline)) int rdlock_other(pthread_rwlock_t *rwlock, enum
 static __attribute__((noinline)) int wrlock_other(pthread_rwlock_t *rwlock, enum rw_call call,
 						  clockid_t clockid, const struct timespec *abstime)
 {
-	if (classify_rwlock(rwlock) != RC_GLIBC)
+	if (!all_glibc() && classify_rwlock(rwlock) != RC_GLIBC)
 		return EINVAL;
 	return glibc_rwlock_wrlock(rwlock, call, clockid, abstime);
 }
@@ -223,7 +256,7 @@ static inline int rdlock(pthread_rwlock_t *rwlock, enum rw_call call, clockid_t 
 {
 	int mode, ret;
 
-	if (kmx_unlikely(!is_krwsem(rwlock_word48(rwlock))))
+	if (kmx_unlikely(!is_krwsem(rwlock_word48(rwlock)) || all_glibc()))
 		return rdlock_other(rwlock, call, clockid, abstime);
 	ret = timed_mode(call, clockid, abstime, &mode);
 	if (ret)
@@ -236,7 +269,7 @@ static inline int wrlock(pthread_rwlock_t *rwlock, enum rw_call call, clockid_t 
 {
 	int mode, ret;
 
-	if (kmx_unlikely(!is_krwsem(rwlock_word48(rwlock))))
+	if (kmx_unlikely(!is_krwsem(rwlock_word48(rwlock)) || all_glibc()))
 		return wrlock_other(rwlock, call, clockid, abstime);
 	ret = timed_mode(call, clockid, abstime, &mode);
 	if (ret)
@@ -277,6 +310,8 @@ int pthread_rwlock_clockwrlock(pthread_rwlock_t *rwlock, clockid_t clockid, cons
 /* The try calls: EBUSY, also for the write holder (as glibc), EAGAIN on overflow (read). */
 int pthread_rwlock_tryrdlock(pthread_rwlock_t *rwlock)
 {
+	if (kmx_unlikely(all_glibc()))
+		return glibc_rwlock_tryrdlock(rwlock);
 	switch (classify_rwlock(rwlock)) {
 	case RC_KRWSEM:
 		return -krwsem__down_read_try(as_krwsem(rwlock));
@@ -289,6 +324,8 @@ int pthread_rwlock_tryrdlock(pthread_rwlock_t *rwlock)
 
 int pthread_rwlock_trywrlock(pthread_rwlock_t *rwlock)
 {
+	if (kmx_unlikely(all_glibc()))
+		return glibc_rwlock_trywrlock(rwlock);
 	switch (classify_rwlock(rwlock)) {
 	case RC_KRWSEM:
 		return -krwsem__down_write_try(as_krwsem(rwlock));
@@ -318,8 +355,8 @@ int pthread_rwlock_unlock(pthread_rwlock_t *rwlock)
 {
 	struct krwsem *sem = as_krwsem(rwlock);
 
-	if (kmx_unlikely(!is_krwsem(rwlock_word48(rwlock)))) {
-		if (classify_rwlock(rwlock) != RC_GLIBC)
+	if (kmx_unlikely(!is_krwsem(rwlock_word48(rwlock)) || all_glibc())) {
+		if (!all_glibc() && classify_rwlock(rwlock) != RC_GLIBC)
 			return EINVAL;
 		return glibc_rwlock_unlock(rwlock);
 	}
