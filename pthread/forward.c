@@ -177,6 +177,11 @@ int glibc_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int how, clock
 	}
 }
 
+/* The base symbol version (x86-64's; a per-architecture GLIBC_BASE above takes precedence). */
+#ifndef GLIBC_BASE
+#define GLIBC_BASE "GLIBC_2.2.5"
+#endif
+
 typedef int (*rwlock_timed_fn)(pthread_rwlock_t *, const struct timespec *);
 typedef int (*rwlock_clock_fn)(pthread_rwlock_t *, clockid_t, const struct timespec *);
 
@@ -188,7 +193,7 @@ int glibc_rwlock_rdlock(pthread_rwlock_t *rwlock, int call, clockid_t clockid,
 	case 0:
 		return alias_rwlock_rdlock(rwlock);
 	case 1:
-		return GLIBC_FN(rwlock_timed_fn, pthread_rwlock_timedrdlock, "GLIBC_2.2.5")(rwlock, abstime);
+		return GLIBC_FN(rwlock_timed_fn, pthread_rwlock_timedrdlock, GLIBC_BASE)(rwlock, abstime);
 	default:
 		return GLIBC_FN(rwlock_clock_fn, pthread_rwlock_clockrdlock, "GLIBC_2.30")(rwlock, clockid,
 											  abstime);
@@ -202,7 +207,7 @@ int glibc_rwlock_wrlock(pthread_rwlock_t *rwlock, int call, clockid_t clockid,
 	case 0:
 		return alias_rwlock_wrlock(rwlock);
 	case 1:
-		return GLIBC_FN(rwlock_timed_fn, pthread_rwlock_timedwrlock, "GLIBC_2.2.5")(rwlock, abstime);
+		return GLIBC_FN(rwlock_timed_fn, pthread_rwlock_timedwrlock, GLIBC_BASE)(rwlock, abstime);
 	default:
 		return GLIBC_FN(rwlock_clock_fn, pthread_rwlock_clockwrlock, "GLIBC_2.30")(rwlock, clockid,
 											  abstime);
