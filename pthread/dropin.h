@@ -247,6 +247,7 @@ static inline bool unobserved(void)
 void tools_lockdep_acquire(struct kmutex *lock, unsigned flags, const void *ip);
 void tools_stat_name(struct kmutex *lock, const void *ip);
 void tools_stat_acquired(struct kmutex *lock, const void *ip);
+void tools_rwlock_name(struct krwsem *sem, const void *ip);
 
 /* The calling thread is about to take lock (flags: KMX_LD_*), or has, for a trylock. */
 static inline void ld_acquire(struct kmutex *lock, unsigned flags, const void *ip)

@@ -44,7 +44,11 @@
  * Read once, on the first rwlock call; the fast paths pay one relaxed load and a branch.
  *
  * Tools: the lock calls go through the core's layered entry points (krwsem__down_*), so
- * whatever lockdep, lock_stat and probes the core does for krwsem covers the drop-in too.
+ * whatever lockdep, lock_stat and probes the core does for krwsem covers the drop-in too.  The
+ * core keys and counts a krwsem by its name, which a program's rwlock lacks: with lockdep or
+ * statistics on, the rwlock is named before its first lock as a mutex is (tools.c: "rwlock
+ * 0x... #n first locked at main+0x2a [prog]" for lockdep, "first locked at ..." for
+ * statistics alone).  With both off the fast paths pay one more relaxed load and branch.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +219,13 @@ int pthread_rwlock_destroy(pthread_rwlock_t *rwlock)
 
 /* ---- lock ------------------------------------------------------------------------------- */
 
+/* Named before its first lock with a tool on (see the header comment); ip: the caller's. */
+static inline void rw_named(struct krwsem *sem, const void *ip)
+{
+	if (kmx_unlikely(!unobserved()))
+		tools_rwlock_name(sem, ip);
+}
+
 enum rw_call { RW_LOCK, RW_TIMED, RW_CLOCK }; /* which glibc call a forwarded rwlock goes to */
 
 /*
@@ -252,7 +263,7 @@ static __attribute__((noinline)) int wrlock_other(pthread_rwlock_t *rwlock, enum
 }
 
 static inline int rdlock(pthread_rwlock_t *rwlock, enum rw_call call, clockid_t clockid,
-			 const struct timespec *abstime)
+			 const struct timespec *abstime, const void *ip)
 {
 	int mode, ret;
 
@@ -261,11 +272,12 @@ static inline int rdlock(pthread_rwlock_t *rwlock, enum rw_call call, clockid_t 
 	ret = timed_mode(call, clockid, abstime, &mode);
 	if (ret)
 		return ret;
+	rw_named(as_krwsem(rwlock), ip);
 	return -krwsem__down_read(as_krwsem(rwlock), mode, abstime);
 }
 
 static inline int wrlock(pthread_rwlock_t *rwlock, enum rw_call call, clockid_t clockid,
-			 const struct timespec *abstime)
+			 const struct timespec *abstime, const void *ip)
 {
 	int mode, ret;
 
@@ -274,37 +286,38 @@ static inline int wrlock(pthread_rwlock_t *rwlock, enum rw_call call, clockid_t 
 	ret = timed_mode(call, clockid, abstime, &mode);
 	if (ret)
 		return ret;
+	rw_named(as_krwsem(rwlock), ip);
 	return -krwsem__down_write(as_krwsem(rwlock), mode, abstime);
 }
 
 int pthread_rwlock_rdlock(pthread_rwlock_t *rwlock)
 {
-	return rdlock(rwlock, RW_LOCK, CLOCK_REALTIME, NULL);
+	return rdlock(rwlock, RW_LOCK, CLOCK_REALTIME, NULL, CALLER);
 }
 
 int pthread_rwlock_timedrdlock(pthread_rwlock_t *rwlock, const struct timespec *abstime)
 {
-	return rdlock(rwlock, RW_TIMED, CLOCK_REALTIME, abstime);
+	return rdlock(rwlock, RW_TIMED, CLOCK_REALTIME, abstime, CALLER);
 }
 
 int pthread_rwlock_clockrdlock(pthread_rwlock_t *rwlock, clockid_t clockid, const struct timespec *abstime)
 {
-	return rdlock(rwlock, RW_CLOCK, clockid, abstime);
+	return rdlock(rwlock, RW_CLOCK, clockid, abstime, CALLER);
 }
 
 int pthread_rwlock_wrlock(pthread_rwlock_t *rwlock)
 {
-	return wrlock(rwlock, RW_LOCK, CLOCK_REALTIME, NULL);
+	return wrlock(rwlock, RW_LOCK, CLOCK_REALTIME, NULL, CALLER);
 }
 
 int pthread_rwlock_timedwrlock(pthread_rwlock_t *rwlock, const struct timespec *abstime)
 {
-	return wrlock(rwlock, RW_TIMED, CLOCK_REALTIME, abstime);
+	return wrlock(rwlock, RW_TIMED, CLOCK_REALTIME, abstime, CALLER);
 }
 
 int pthread_rwlock_clockwrlock(pthread_rwlock_t *rwlock, clockid_t clockid, const struct timespec *abstime)
 {
-	return wrlock(rwlock, RW_CLOCK, clockid, abstime);
+	return wrlock(rwlock, RW_CLOCK, clockid, abstime, CALLER);
 }
 
 /* The try calls: EBUSY, also for the write holder (as glibc), EAGAIN on overflow (read). */
@@ -314,6 +327,7 @@ int pthread_rwlock_tryrdlock(pthread_rwlock_t *rwlock)
 		return glibc_rwlock_tryrdlock(rwlock);
 	switch (classify_rwlock(rwlock)) {
 	case RC_KRWSEM:
+		rw_named(as_krwsem(rwlock), CALLER);
 		return -krwsem__down_read_try(as_krwsem(rwlock));
 	case RC_GLIBC:
 		return glibc_rwlock_tryrdlock(rwlock);
@@ -328,6 +342,7 @@ int pthread_rwlock_trywrlock(pthread_rwlock_t *rwlock)
 		return glibc_rwlock_trywrlock(rwlock);
 	switch (classify_rwlock(rwlock)) {
 	case RC_KRWSEM:
+		rw_named(as_krwsem(rwlock), CALLER);
 		return -krwsem__down_write_try(as_krwsem(rwlock));
 	case RC_GLIBC:
 		return glibc_rwlock_trywrlock(rwlock);

@@ -49,26 +49,32 @@ static void ld_symbolize(char *buf, size_t size, const void *ip)
  * The string is made with dladdr and snprintf into a stack buffer and interned in mmap'd
  * memory under a wait_lock (lock_class.c): no malloc, no pthread mutex, inside the lock.
  */
-static uint32_t ld_incarnations; /* mutexes named so far; atomic */
+static uint32_t ld_incarnations; /* mutexes and rwlocks named so far; atomic */
 
-static const char *ld_class(struct kmutex *lock, const void *ip)
+/* slot: the object's name field (kmutex.name, krwsem.name); what: "mutex" or "rwlock". */
+static const char *ld_class_of(const char **slot, const void *obj, const char *what, const void *ip)
 {
 	/* ACQUIRE pairs with the RELEASE cmpxchg below: the interned string is readable. */
-	const char *name = kmx_load(&lock->name, KMX_ACQUIRE), *mine;
+	const char *name = kmx_load(slot, KMX_ACQUIRE), *mine;
 	char site[160], buf[224];
 
 	if (kmx_likely(name != NULL))
 		return name;
 	ld_symbolize(site, sizeof(site), ip);
 	/* RELAXED: only a distinct number is needed; it orders nothing. */
-	snprintf(buf, sizeof(buf), "mutex %p #%u first locked at %s", (void *)lock,
+	snprintf(buf, sizeof(buf), "%s %p #%u first locked at %s", what, obj,
 		 kmx_add_return(&ld_incarnations, 1, KMX_RELAXED), site);
 	mine = kmx_class_intern(buf);
 	/* RELEASE publishes the string.  Two first lockers agree on the winner's class; the
 	 * loser's failed compare is a relaxed load, so it reloads with ACQUIRE (as above). */
-	if (kmx_try_cmpxchg(&lock->name, &name, mine, KMX_RELEASE))
+	if (kmx_try_cmpxchg(slot, &name, mine, KMX_RELEASE))
 		return mine;
-	return kmx_load(&lock->name, KMX_ACQUIRE);
+	return kmx_load(slot, KMX_ACQUIRE);
+}
+
+static const char *ld_class(struct kmutex *lock, const void *ip)
+{
+	return ld_class_of(&lock->name, lock, "mutex", ip);
 }
 
 /* lockdep on: the calling thread is about to take lock (flags: KMX_LD_*), or has (trylock). */
@@ -85,21 +91,42 @@ void tools_lockdep_acquire(struct kmutex *lock, unsigned flags, const void *ip)
  * report, as the kernel's classes share a mutex_init() site.  With lockdep on too, lockdep's
  * per-mutex class (ld_class()) names it instead: one name field serves both.
  */
-void tools_stat_name(struct kmutex *lock, const void *ip)
+/* The statistics' name, "first locked at ...", in slot unless it has one (see above). */
+static void stat_name_of(const char **slot, const void *ip)
 {
 	const char *none = NULL;
 	char site[160], buf[200];
 
+	ld_symbolize(site, sizeof(site), ip);
+	snprintf(buf, sizeof(buf), "first locked at %s", site);
+	/* RELEASE publishes the interned string, as in ld_class_of(); a loser keeps the winner's. */
+	(void)kmx_try_cmpxchg(slot, &none, kmx_class_intern(buf), KMX_RELEASE);
+}
+
+void tools_stat_name(struct kmutex *lock, const void *ip)
+{
 	if (kmx_likely(!kmx_stat_enabled()) || kmx_load(&lock->name, KMX_RELAXED))
 		return;
 	if (kmx_lockdep_enabled()) {
 		(void)ld_class(lock, ip);
 		return;
 	}
-	ld_symbolize(site, sizeof(site), ip);
-	snprintf(buf, sizeof(buf), "first locked at %s", site);
-	/* RELEASE publishes the interned string, as in ld_class(); a loser keeps the winner's. */
-	(void)kmx_try_cmpxchg(&lock->name, &none, kmx_class_intern(buf), KMX_RELEASE);
+	stat_name_of(&lock->name, ip);
+}
+
+/*
+ * An rwlock's krwsem, named the same way before its first lock with lockdep or statistics on
+ * (rwlock.c): the core's tools key and count krwsems by krwsem.name, which every initializer
+ * of a pthread_rwlock_t zeroes (offset 32: glibc's __rwelision and padding).
+ */
+void tools_rwlock_name(struct krwsem *sem, const void *ip)
+{
+	if (kmx_load(&sem->name, KMX_RELAXED))
+		return;
+	if (kmx_lockdep_enabled())
+		(void)ld_class_of(&sem->name, sem, "rwlock", ip);
+	else if (kmx_stat_enabled())
+		stat_name_of(&sem->name, ip);
 }
 
 /* Statistics on: an acquisition counted, the mutex named if this is its first. */
