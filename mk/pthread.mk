@@ -161,6 +161,15 @@ bench-pthread-fastpath: $(PTHREAD_SO) $(PTHREAD_TESTS)/lockloop
 	@[ -n "$(BEFORE_SO)" ] || { echo "usage: make bench-pthread-fastpath BEFORE_SO=/path/to/old/libkmutex-pthread.so" >&2; exit 1; }
 	timeout -k 5 600 Tests/pthread/fastpath_cost.sh $(PTHREAD_TESTS)/lockloop $(abspath $(BEFORE_SO)) $(abspath $(PTHREAD_SO)) 21
 
+# The drop-in's layer on the uncontended read path, in one process (Tests/pthread/rw_fastpath.c).
+.PHONY: bench-pthread-rw-fastpath
+bench-pthread-rw-fastpath: $(PTHREAD_SO) $(PTHREAD_TESTS)/rw_fastpath
+	timeout -k 5 120 env $(PRELOAD) $(PTHREAD_TESTS)/rw_fastpath
+
+$(PTHREAD_TESTS)/rw_fastpath: Tests/pthread/rw_fastpath.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) -O2 -pthread -o $@ $< -ldl
+
 $(PTHREAD_TESTS)/lockloop: Tests/pthread/lockloop.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) -O2 -pthread -o $@ $<
