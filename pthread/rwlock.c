@@ -65,6 +65,8 @@ _Static_assert(offsetof(struct krwsem, layer_tag) >= offsetof(pthread_rwlock_t, 
 							sizeof(unsigned int),
 	       "the tag must lie in padding glibc never touches after init");
 
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "is_krwsem() reads options as the low half");
+
 /* "glib": a process-shared rwlock in glibc's layout, forwarded. */
 #define RWLOCK_GLIBC_TAG 0x62696c67u
 
