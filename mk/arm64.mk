@@ -91,7 +91,7 @@ $(ARM64_PT)/linked/%: Tests/pthread/%.c $(ARM64_TEST_HDRS) $(ARM64_PT_SO)
 	@mkdir -p $(@D)
 	$(ARM64_CC) $(ARM64_PT_CFLAGS) -DPT_LINKED -o $@ $< -L$(ARM64) -lkmutex-pthread \
 		-Wl,-rpath,$(abspath $(ARM64)) -ldl
-ARM64_PT_BINS := api preinit fork linked/api linked/preinit
+ARM64_PT_BINS := api preinit fork linked/api linked/preinit rwlock linked/rwlock
 # -E: LD_PRELOAD for the guest's (aarch64) ld.so; in qemu's own environment the host's
 # ld.so would try to load the aarch64 library into qemu.
 ARM64_PRELOAD := -E LD_PRELOAD=$(abspath $(ARM64_PT_SO))
@@ -163,6 +163,8 @@ test-arm64-pthread: arm64
 	$(call arm64_run,$(ARM64_TIMEOUT),locks before constructors under LD_PRELOAD,$(ARM64_QEMU) $(ARM64_PRELOAD) $(ARM64_PT)/preinit)
 	$(call arm64_run,$(ARM64_TIMEOUT),locks before constructors linked,$(ARM64_QEMU) $(ARM64_PT)/linked/preinit)
 	$(call arm64_run,$(ARM64_TIMEOUT),fork in a multithreaded program under LD_PRELOAD,$(ARM64_QEMU) $(ARM64_PRELOAD) $(ARM64_PT)/fork)
+	$(call arm64_run,$(ARM64_TIMEOUT),pthread rwlock under LD_PRELOAD,$(ARM64_QEMU) $(ARM64_PRELOAD) $(ARM64_PT)/rwlock)
+	$(call arm64_run,$(ARM64_TIMEOUT),pthread rwlock linked with -lkmutex-pthread,$(ARM64_QEMU) $(ARM64_PT)/linked/rwlock)
 
 test-arm64-fastpaths: $(ARM64_PROBES) $(ARM64_PT_SO) $(ARM64)/libkmutex.a $(ARM64)/v410/libkmutex.a
 	@echo "== arm64: fast-path ordering instructions in the disassembly"

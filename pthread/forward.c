@@ -177,11 +177,6 @@ int glibc_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int how, clock
 	}
 }
 
-/* The base symbol version (x86-64's; a per-architecture GLIBC_BASE above takes precedence). */
-#ifndef GLIBC_BASE
-#define GLIBC_BASE "GLIBC_2.2.5"
-#endif
-
 typedef int (*rwlock_timed_fn)(pthread_rwlock_t *, const struct timespec *);
 typedef int (*rwlock_clock_fn)(pthread_rwlock_t *, clockid_t, const struct timespec *);
 
