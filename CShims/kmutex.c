@@ -403,7 +403,8 @@ static struct kmutex_task *trylock_v410(struct kmutex *lock, struct kmutex_task 
 
 		if (task) {
 			if (handoff && task == self) {
-				kmx_smp_mb(); /* ACQUIRE for a handoff accepted from a plain load */
+				/* ACQUIRE for a handoff accepted from a plain load */
+				kmx_smp_mb__after_read(&lock->owner);
 				return NULL;
 			}
 			return task;

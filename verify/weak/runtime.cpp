@@ -167,7 +167,9 @@ int order_at(const char *func, const char *file, int line, int op, int mo, uint6
 	if (mo == __ATOMIC_RELAXED)
 		return mo; /* nothing weaker */
 	if (sites_out) {
-		bool seen = false, pickup = op == OP_CMPXCHG && (found & 0x4);
+		/* @pickup is recorded for the owner word's cmpxchg only (trylock_common). */
+		bool seen = false,
+		     pickup = op == OP_CMPXCHG && (found & 0x4) && !strcmp(func, "trylock_common");
 
 		for (unsigned i = 0; i < nsites_seen && !seen; i++)
 			seen = sites_seen[i].line == line && sites_seen[i].pickup == pickup &&
