@@ -20,6 +20,7 @@
  */
 #include "kmutex.h"
 #include "debug.h"
+#include "hung_task.h"
 #include "lock_class.h"
 #include "lock_stat.h"
 #include "osq.h"
@@ -530,6 +531,27 @@ void kmx_stat_contention_end(struct kmx_contention *c, int ret)
 void kmx_stat_handoff(struct kmutex *lock)
 {
 	kmx_misuse("kmx_relacy: statistics are off in the checked build", lock);
+}
+
+/* hung_task.c's interface: the watchdog stays off (1) in the checked build. */
+int kmx_hung__mode = 1;
+
+int kmx_hung__read_mode(void)
+{
+	return 1;
+}
+
+void kmx_hung__begin(struct kmutex_task *self, uint32_t kind, const void *object, const void *with,
+		     const void *node, const void *ip, uint32_t mode)
+{
+	(void)self, (void)kind, (void)object, (void)with, (void)node, (void)ip, (void)mode;
+	kmx_fatal("kmx_relacy: the hung-task watchdog is off in the checked build");
+}
+
+void kmx_hung__end(struct kmutex_task *self)
+{
+	(void)self;
+	kmx_fatal("kmx_relacy: the hung-task watchdog is off in the checked build");
 }
 
 const char *kmx_class_intern(const char *name)
