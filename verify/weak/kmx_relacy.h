@@ -1,6 +1,6 @@
 /*
- * The KMX_RELACY build: kmutex's real core (kmutex.c, osq.c, wait_lock.c, kcond.c) compiled as
- * C++ and run under Relacy, the C++11 relaxed-memory model checker (Debian relacy-dev), so that
+ * The KMX_RELACY build: kmutex's real core (kmutex.c, osq.c, wait_lock.c, kcond.c, krwsem.c)
+ * compiled as C++ and run under Relacy, the C++11 relaxed-memory checker (relacy-dev), so that
  * every memory order the core states is checked under the C11 model, not under x86-TSO.
  *
  * This header is force-included (g++ -include) before anything else in every translation unit
@@ -18,7 +18,7 @@
  *    store of that value.
  *  - each call site carries its function, file and line, and its memory order passes through
  *    kmx_rl::order_at(): that is how a variant or a mutation weakens one ordering site
- *    (KMX_WEAKEN, see runtime.cpp and verify/weak/README section in verify/README.md).
+ *    (KMX_WEAKEN, see runtime.cpp and verify/README.md, "Weak memory").
  *  - futex.h (its include guard is taken here) onto Relacy's futex wait set: a wait checks the
  *    value and parks atomically, may wake spuriously (reported as EINTR: a signal handler ran,
  *    which is how interruptible waits are explored) and, when it has a deadline, may time out
@@ -91,6 +91,7 @@ enum {
 #define EAGAIN kmx_sys_eagain
 
 #define _Static_assert static_assert
+#define _Alignof alignof
 
 struct kmutex_task;
 
@@ -280,5 +281,10 @@ static inline int kmx_futex_wait(uint32_t *word, uint32_t expected, const struct
 	return kmx_futex_wait_clock(word, expected, deadline, 0);
 }
 int kmx_futex_wake(uint32_t *word, int n);
+
+/* C identifiers that are C++ keywords, in the core's C files only (mk/verify-weak.mk). */
+#ifdef KMX_RL_CORE_C
+#define new kmx_new_
+#endif
 
 #endif /* KMX_RELACY_H */

@@ -34,8 +34,8 @@ run() {
 	esac
 }
 
-echo "== verify-weak: the core (kmutex.c, osq.c, wait_lock.c, kcond.c) under Relacy, $iter iterations per run (must pass)"
-for s in lock-unlock trylock timed interruptible handoff owed-handoff kcond-signal kcond-broadcast kcond-destroy; do
+echo "== verify-weak: the core (kmutex.c, osq.c, wait_lock.c, kcond.c, krwsem.c) under Relacy, $iter iterations per run (must pass)"
+for s in lock-unlock trylock timed interruptible handoff owed-handoff kcond-signal kcond-broadcast kcond-destroy rwsem; do
 	run "$s" pass weak "$s"
 done
 # The node's relaxed initializing stores become visible as late as C11 allows (store sinking).
@@ -61,6 +61,10 @@ run bug-osq-publish-before-init fail weak osq KMX_SINK=kmx_osq_lock \
 # reads a stale KMX_WAKE_UP, skips the wake, and the waiter sleeps forever.
 run bug-wake-mark-unordered fail weak handoff \
 	KMX_WEAKEN=kmx_wait_lock/cmpxchg/acquire=relaxed,kmx_wait_lock_contended/cmpxchg/acquire=relaxed,kmx_wait_lock_contended/xchg/acquire=relaxed
+# rwsem e1b98fa31664 ("Add missing ACQUIRE to read_slowpath exit when queue is empty", found
+# by LTP on a 224-CPU arm64 machine): a reader that finds no waiter and no writer under
+# wait_lock takes its bias as a read lock from a relaxed load of the count.
+run bug-rwsem-read-slowpath-acquire fail weak rwsem KMX_WEAKEN=read_slow/load/acquire=relaxed
 # The seed thread's last message: the v4.10 rule leaves HANDOFF after an -EINTR, hands the lock
 # to a waiter that decides it is not first and leaves too (a protocol bug, found here on the C
 # code as the SPIN model finds it: a lock owned by a thread that left, then a deadlock).

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "kmutex.h"
+#include "krwsem.h"
 #include "world.h"
 
 namespace {
@@ -283,6 +284,56 @@ struct kcond_broadcast : cond_scenario<kcond_broadcast, 3> {
 	}
 };
 
+/*
+ * krwsem: two writers and a reader.  Writers update `data` alone (holders, as for the mutex),
+ * the reader reads it with no writer inside (`writers`, a ghost: threads run one at a time).
+ * A read that the semaphore's orders do not put after the last writer's update is a DATA RACE.
+ */
+struct rwsem : rl::test_suite<rwsem, 3> {
+	kmx_rl::world w;
+	struct krwsem sem;
+	rl::var<int> data, holders;
+	int expected, writers, readers;
+
+	rwsem() : w(100 * US, 2), expected(0), writers(0), readers(0) {}
+
+	void before()
+	{
+		krwsem_init(&sem);
+		data($) = 0;
+		holders($) = 0;
+	}
+
+	void thread(unsigned t)
+	{
+		if (t == 2) {
+			krwsem_down_read(&sem);
+			readers++;
+			RL_ASSERT(writers == 0);
+			RL_ASSERT(data($) <= expected);
+			readers--;
+			krwsem_up_read(&sem);
+			return;
+		}
+		krwsem_down_write(&sem);
+		RL_ASSERT(readers == 0 && writers == 0);
+		writers++;
+		RL_ASSERT(holders($) == 0);
+		holders($) = 1;
+		data($) = data($) + 1;
+		expected++;
+		holders($) = 0;
+		writers--;
+		krwsem_up_write(&sem);
+	}
+
+	void after()
+	{
+		RL_ASSERT(data($) == expected);
+		RL_ASSERT(!krwsem_is_locked(&sem));
+	}
+};
+
 template <class T> bool run(const char *name, unsigned iterations, const char *history)
 {
 	typedef rl::random_scheduler<T::params::thread_count> sched;
@@ -349,6 +400,7 @@ const entry scenarios[] = {
 	{ "kcond-signal", run<kcond_signal>, NULL },
 	{ "kcond-broadcast", run<kcond_broadcast>, NULL },
 	{ "kcond-destroy", run<cond_destroy>, NULL },
+	{ "rwsem", run<rwsem>, NULL },
 };
 
 } /* namespace */
