@@ -99,6 +99,16 @@ namespace kmx_rl {
 
 enum op { OP_LOAD, OP_STORE, OP_XCHG, OP_CMPXCHG, OP_ADD, OP_OR, OP_AND, OP_FENCE, OP_COUNT };
 
+/*
+ * Events counted over a whole search, to show that a scenario reaches what it is for (printed
+ * with its result): pickups of a handoff, OSQ unqueues that relink (step C), waiters moved by a
+ * broadcast, and the scenarios' own timeouts and interruptions.
+ */
+struct events {
+	unsigned long long pickups, unqueue_relinks, moved, timeouts, interrupted;
+};
+extern events seen;
+
 /* Reads KMX_WEAKEN, KMX_SINK, KMX_SITES: once, before the first simulation. */
 void configure(void);
 /* The memory order to use at this call site: the source's, or a variant's weaker one. */

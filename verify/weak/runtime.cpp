@@ -163,10 +163,18 @@ static bool same_site(const char *site, const char *func, int op, int mo)
 	       site[n + 1 + no] == '/' && !strcmp(site + n + 2 + no, mon);
 }
 
+events seen;
+
 int order_at(const char *func, const char *file, int line, int op, int mo, uint64_t found)
 {
 	if (mo == __ATOMIC_RELAXED)
 		return mo; /* nothing weaker */
+	if (op == OP_CMPXCHG && (found & 0x4) && !strcmp(func, "trylock_common"))
+		seen.pickups++;
+	else if (op == OP_STORE && !strcmp(func, "osq_unqueue"))
+		seen.unqueue_relinks++;
+	else if (op == OP_XCHG && !strcmp(func, "kmx_enqueue_moved_waiter"))
+		seen.moved++;
 	if (sites_out) {
 		/* @pickup is recorded for the owner word's cmpxchg only (trylock_common). */
 		bool seen = false,

@@ -112,6 +112,7 @@ struct timed : scenario<timed, 3, 200 * US, 2, KMUTEX_NO_SPIN> {
 			int r = kmutex_lock_timeout(&m, &deadline);
 
 			RL_ASSERT(r == 0 || r == -ETIMEDOUT);
+			kmx_rl::seen.timeouts += r == -ETIMEDOUT;
 			if (r == 0) {
 				critical_section();
 				kmutex_unlock(&m);
@@ -141,6 +142,7 @@ struct interruptible : scenario<interruptible, 3, 100 * US, 2, KMUTEX_NO_SPIN> {
 		int r = kmutex_lock_interruptible(&m);
 
 		RL_ASSERT(r == 0 || r == -EINTR);
+		kmx_rl::seen.interrupted += r == -EINTR;
 		if (r == 0) {
 			critical_section();
 			kmutex_unlock(&m);
@@ -356,7 +358,11 @@ template <class T> bool run(const char *name, unsigned iterations, const char *h
 	unsigned long long at = (unsigned long long)p.stop_iteration;
 
 	if (res == rl::test_result_success) {
-		printf("%s: passed, %llu iterations, %.1f s\n", name, at, secs);
+		const kmx_rl::events &e = kmx_rl::seen;
+
+		printf("%s: passed, %llu iterations, %.1f s (seen: %llu pickups, %llu unqueue relinks, "
+		       "%llu moved waiters, %llu timeouts, %llu interruptions)\n", name, at, secs,
+		       e.pickups, e.unqueue_relinks, e.moved, e.timeouts, e.interrupted);
 		return true;
 	}
 	printf("%s: FAILED: %s at iteration %llu, %.1f s\n", name, rl::test_result_str(res), at, secs);
