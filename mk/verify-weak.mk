@@ -1,7 +1,7 @@
 # The weak-memory check (issue 23): the real core (kmutex, osq, wait_lock, kcond, krwsem)
-# compiled as C++ under Relacy (relacy-dev),
-# every atomic a Relacy atomic (verify/weak/kmx_relacy.h), client scenarios that assert the
-# critical section's data; see verify/README.md, "Weak memory".
+# compiled as C++ under Relacy (relacy-dev), every atomic a Relacy atomic
+# (verify/weak/kmx_relacy.h), client scenarios that assert the critical section's data; see
+# verify/README.md, "Weak memory".
 #  make verify-weak        every scenario and variant, 1,000,000 iterations each
 #  make test-weak          the bounded form in make test (100,000 iterations each)
 #  make verify-weak-mutate each ordering site weakened in turn (verify/weak/mutate.sh)

@@ -19,11 +19,11 @@
  *  - each call site carries its function, file and line, and its memory order passes through
  *    kmx_rl::order_at(): that is how a variant or a mutation weakens one ordering site
  *    (KMX_WEAKEN, see runtime.cpp and verify/README.md, "Weak memory").
- *  - futex.h (its include guard is taken here) onto Relacy's futex wait set: a wait checks the
- *    value and parks atomically, may wake spuriously (reported as EINTR: a signal handler ran,
- *    which is how interruptible waits are explored) and, when it has a deadline, may time out
- *    (the clock then jumps to the deadline).  A wake or a wait is a full fence, as the
- *    kernel's futex is.
+ *  - futex.h (its include guard is taken here) onto Relacy's futex wait set: a wait reads the
+ *    word's latest value and parks in the same step, may wake spuriously (reported as EINTR: a
+ *    signal handler ran, which is how interruptible waits are explored) and, when it has a
+ *    deadline, may time out (the clock then jumps to the deadline).  A wakeup orders the waker
+ *    before the woken thread; there is no global fence (see kmx_futex_wait_clock()).
  *  - the clock (clock_gettime), sched_yield, cpu_relax and sched_getaffinity onto deterministic
  *    stand-ins: a ghost clock that advances a fixed step per read, a Relacy yield, and a
  *    scenario's CPU count; the per-thread descriptor (kmutex.h's kmutex__current) onto one
