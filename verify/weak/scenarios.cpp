@@ -288,8 +288,9 @@ struct kcond_broadcast : cond_scenario<kcond_broadcast, 3> {
 
 /*
  * krwsem: two writers and a reader.  Writers update `data` alone (holders, as for the mutex),
- * the reader reads it with no writer inside (`writers`, a ghost: threads run one at a time).
- * A read that the semaphore's orders do not put after the last writer's update is a DATA RACE.
+ * readers read it with no writer inside (`writers`, a ghost: threads run one at a time).  T1
+ * downgrades its write lock to a read lock; T2 read-trylocks once, then reads.  A read that the
+ * semaphore's orders do not put after the last writer's update is a DATA RACE.
  */
 struct rwsem : rl::test_suite<rwsem, 3> {
 	kmx_rl::world w;
@@ -309,12 +310,10 @@ struct rwsem : rl::test_suite<rwsem, 3> {
 	void thread(unsigned t)
 	{
 		if (t == 2) {
+			if (krwsem_down_read_trylock(&sem))
+				read_section();
 			krwsem_down_read(&sem);
-			readers++;
-			RL_ASSERT(writers == 0);
-			RL_ASSERT(data($) <= expected);
-			readers--;
-			krwsem_up_read(&sem);
+			read_section();
 			return;
 		}
 		krwsem_down_write(&sem);
@@ -326,7 +325,23 @@ struct rwsem : rl::test_suite<rwsem, 3> {
 		expected++;
 		holders($) = 0;
 		writers--;
-		krwsem_up_write(&sem);
+		if (t == 1) {
+			/* T1 downgrades: it reads its own update with the other writer kept out. */
+			krwsem_downgrade_write(&sem);
+			read_section();
+		} else {
+			krwsem_up_write(&sem);
+		}
+	}
+
+	/* With a read lock held: no writer inside, the data as some writer left it; releases. */
+	void read_section()
+	{
+		readers++;
+		RL_ASSERT(writers == 0);
+		RL_ASSERT(data($) <= expected);
+		readers--;
+		krwsem_up_read(&sem);
 	}
 
 	void after()
