@@ -403,7 +403,8 @@ static struct kmutex_task *trylock_v410(struct kmutex *lock, struct kmutex_task 
 
 		if (task) {
 			if (handoff && task == self) {
-				kmx_smp_mb(); /* ACQUIRE for a handoff accepted from a plain load */
+				/* ACQUIRE for a handoff accepted from a plain load */
+				kmx_smp_mb__after_read(&lock->owner);
 				return NULL;
 			}
 			return task;
@@ -492,8 +493,13 @@ int kmutex__trylock_slow(struct kmutex *lock)
  * A round's time is the CPU's: on aarch64 kmx_cpu_relax() is an isb, chosen to come near a
  * pause (atomic.h); these sizes are not measured there.
  */
+#ifndef KMX_RELACY
 #define SPIN_MIN 64u   /* ~3 us: a pause costs ~45 ns on the 2-core EPYC VM we measure on */
 #define SPIN_MAX 1024u /* ~46 us: several sleep/wake round trips; spinning longer never pays */
+#else
+#define SPIN_MIN 2u    /* verify/weak: a model checker needs a few polls, not a thousand */
+#define SPIN_MAX 4u
+#endif
 
 #define SPIN_AVG_MASK   0x03ffu
 #define SPIN_MISS_SHIFT 10

@@ -145,7 +145,11 @@ void kmutex_stat_reset(void);          /* every class's counters back to zero */
 #define KMUTEX__TIMED         0x2
 #define KMUTEX__REALTIME      0x4 /* with TIMED: the deadline is on CLOCK_REALTIME */
 
+#ifdef KMX_RELACY /* verify/weak: one descriptor per Relacy thread, which all share one OS thread */
+#define kmutex__current (*kmx_rl_current())
+#else
 extern __thread struct kmutex_task *kmutex__current __attribute__((tls_model("initial-exec")));
+#endif
 struct kmutex_task *kmutex__task_create(void);
 int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *deadline);
 void kmutex__lock_nested_slow(struct kmutex *lock, unsigned subclass);
