@@ -287,12 +287,16 @@ static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_tas
 	for (;;) { /* loops only when a flag changed under us */
 		uintptr_t flags = kmx_owner_flags(owner);
 		struct kmutex_task *task = kmx_owner_task(owner);
+		/* Who holds it after our cmpxchg, as far as the caller is concerned: NULL if we
+		 * take it, else its owner, whose flags we change (ourselves for a KMUTEX__RELOCK). */
+		struct kmutex_task *holder = task;
 
 		if (task) {
 			if (flags & KMX_FLAG_PICKUP) {
 				if (task != self)
 					return task;
 				flags &= ~KMX_FLAG_PICKUP;
+				holder = NULL;
 			} else if (mode == TRY_HANDOFF) {
 				if (flags & KMX_FLAG_HANDOFF)
 					return task;
@@ -319,7 +323,7 @@ static struct kmutex_task *trylock_common(struct kmutex *lock, struct kmutex_tas
 		 * on x86.
 		 */
 		if (kmx_try_cmpxchg(&lock->owner, &owner, (uintptr_t)task | flags, KMX_ACQUIRE))
-			return task == self ? NULL : task;
+			return holder;
 	}
 }
 
@@ -882,7 +886,12 @@ static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadl
 	owner = trylock_common(lock, self, TRY_PLAIN);
 	if (!owner)
 		return lock_call_done(lock, NULL, 0);
-	if (owner == self)
+	/*
+	 * The owner again: misuse, but for KMUTEX__RELOCK, the pthread drop-in's relock of a
+	 * NORMAL mutex, which waits as glibc's does, for another thread to unlock it
+	 * (kmutex__unlock_slow_any()): a waiter like any other, that does not spin on itself.
+	 */
+	if (owner == self && !(mode & KMUTEX__RELOCK))
 		kmx_misuse("recursive lock by the owner", lock);
 	kmx_contention_begin(lock, contention_flags(lock), &contention);
 	/*
@@ -892,7 +901,8 @@ static int lock_slow(struct kmutex *lock, int mode, const struct timespec *deadl
 	if ((mode & KMUTEX__TIMED) &&
 	    (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L))
 		return lock_call_done(lock, &contention, -EINVAL);
-	if (optimistic_spin(lock, self, NULL) || yield_and_spin(lock, self, mode, deadline))
+	if (owner != self &&
+	    (optimistic_spin(lock, self, NULL) || yield_and_spin(lock, self, mode, deadline)))
 		return lock_call_done(lock, &contention, 0);
 
 	lock_wait_list(lock);
@@ -1013,11 +1023,22 @@ bool kmx_owned_by_self(const struct kmutex *lock)
 
 /* ---- unlock ---------------------------------------------------------------------------- */
 
-/* The misuse checks of an unlock, on the owner word as read. */
+/* Nobody holds the lock: free, or handed to the head waiter, which has not picked it up. */
+static bool not_held(uintptr_t owner)
+{
+	return !kmx_owner_task(owner) || (owner & KMX_FLAG_PICKUP);
+}
+
+/*
+ * The misuse checks of an unlock, on the owner word as read.  self is NULL for an unlock on
+ * behalf of whoever owns the lock (kmutex__unlock_slow_any()), which has nothing to check.
+ */
 static void check_unlock(const struct kmutex *lock, uintptr_t owner, const struct kmutex_task *self)
 {
 	const struct kmutex_task *task = kmx_owner_task(owner);
 
+	if (!self)
+		return;
 	if (task != self)
 		kmx_misuse(task ? "unlock of a mutex owned by another thread"
 				: "unlock of an unlocked mutex", lock);
@@ -1030,7 +1051,7 @@ static void check_unlock(const struct kmutex *lock, uintptr_t owner, const struc
  * fast path would, or with waiters whose head is AWAKE and has not asked for a handoff,
  * keeping the flags, as the inline fast path also does (kmutex__release_fast in kmutex.h).
  * We get here when that failed: misuse, a debug build, the word changed under the fast path,
- * or waiters to wake.  false: the caller takes wait_lock.
+ * or waiters to wake.  false: the caller takes wait_lock.  self NULL: on behalf of the owner.
  */
 static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task *self)
 {
@@ -1039,6 +1060,8 @@ static bool release_if_no_waiters(struct kmutex *lock, const struct kmutex_task 
 
 	for (;;) {
 		check_unlock(lock, owner, self);
+		if (!self && not_held(owner))
+			return true; /* on behalf of nobody: nothing to release */
 		if (owner & KMX_FLAG_HANDOFF)
 			return false;
 		if ((owner & KMX_FLAG_WAITERS) && !(owner & KMX_FLAG_AWAKE))
@@ -1070,6 +1093,8 @@ static bool release_or_hand_over(struct kmutex *lock, const struct kmutex_task *
 
 	do {
 		check_unlock(lock, owner, self);
+		if (!self && not_held(owner))
+			return false; /* on behalf of nobody: released meanwhile; the wakeup is spurious */
 		hand_over = owed || (owner & KMX_FLAG_HANDOFF);
 		word = hand_over ? handed_owner_word(owner, next)
 				 : kmx_owner_flags(owner) | released_flags();
@@ -1108,9 +1133,9 @@ static bool mark_wakeup(struct kmutex_waiter *head)
  * lock next needs wait_lock to unlock it or to leave the list, which we drop last; after that
  * we only issue the futex wake, which is harmless on any address.
  */
-void kmutex__unlock_slow(struct kmutex *lock)
+static void unlock_slow(struct kmutex *lock, struct kmutex_task *self)
 {
-	struct kmutex_task *self = kmutex__self(), *next;
+	struct kmutex_task *next;
 	struct kmutex_waiter *head;
 	bool wake, owed;
 
@@ -1146,6 +1171,34 @@ void kmutex__unlock_slow(struct kmutex *lock)
 	 */
 	if (wake)
 		kmx_futex_wake(&next->wake, 1);
+}
+
+void kmutex__unlock_slow(struct kmutex *lock)
+{
+	unlock_slow(lock, kmutex__self());
+}
+
+/*
+ * An unlock by a thread that may not own the lock, for the pthread drop-in's DEFAULT/NORMAL
+ * mutexes, which glibc lets any thread unlock (programs use them as binary semaphores).  It
+ * releases the lock for whoever owns it, as that owner's unlock would: every step above is
+ * the owner's, with the owner taken from the word at each cmpxchg instead of checked against
+ * the caller.  That is sound because nothing in the protocol depends on which thread runs the
+ * release: the owner word names a task, and releasing means replacing that task with 0 (or
+ * with the head waiter and PICKUP, a handoff) by a cmpxchg that keeps the flags, under
+ * wait_lock when there are waiters to wake, exactly as the owner would.  A thread spinning on
+ * the owner sees the word change as for any unlock; the head waiter is woken, or handed the
+ * lock, as by any unlock.  Two cases differ, both where no thread holds the lock: the word
+ * names no task, or names a head waiter with PICKUP (handed over, not yet picked up: its lock
+ * call has not returned, so in the program's terms nobody holds it).  Then there is nothing
+ * to release and the call does nothing, as glibc's unlock of an unlocked DEFAULT mutex leaves
+ * it unlocked.  If the owner's own unlock races with this one, the cmpxchg orders them: the
+ * second finds the lock free (or a new owner's, which it releases: glibc's double unlock
+ * does the same).
+ */
+void kmutex__unlock_slow_any(struct kmutex *lock)
+{
+	unlock_slow(lock, NULL);
 }
 
 /* ---- test accessors -------------------------------------------------------------------- */

@@ -144,6 +144,7 @@ void kmutex_stat_reset(void);          /* every class's counters back to zero */
 #define KMUTEX__INTERRUPTIBLE 0x1
 #define KMUTEX__TIMED         0x2
 #define KMUTEX__REALTIME      0x4 /* with TIMED: the deadline is on CLOCK_REALTIME */
+#define KMUTEX__RELOCK        0x8 /* the caller may own it: wait for another thread's unlock */
 
 #ifdef KMX_RELACY /* verify/weak: one descriptor per Relacy thread, which all share one OS thread */
 #define kmutex__current (*kmx_rl_current())
@@ -155,6 +156,8 @@ int kmutex__lock_slow(struct kmutex *lock, int mode, const struct timespec *dead
 void kmutex__lock_nested_slow(struct kmutex *lock, unsigned subclass);
 int kmutex__trylock_slow(struct kmutex *lock);
 void kmutex__unlock_slow(struct kmutex *lock);
+/* For the pthread drop-in: release the lock for whoever owns it (kmutex.c explains). */
+void kmutex__unlock_slow_any(struct kmutex *lock);
 
 /* The calling thread's descriptor, created on its first use of a kmutex. */
 static inline struct kmutex_task *kmutex__self(void)
