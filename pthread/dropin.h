@@ -19,7 +19,11 @@
  * no first-use step.  The mutex type sits in the low byte of kmutex.options, at the offset of
  * glibc's __kind, where glibc's static initializers write it (1 RECURSIVE, 2 ERRORCHECK,
  * 3 ADAPTIVE); so a statically initialized mutex is recognised on every use by the same load
- * that picks the fast path, and a RECURSIVE mutex keeps its count in kmutex.depth.
+ * that picks the fast path.  kmutex.depth, which the core leaves to us, holds two counts,
+ * both changed only by a thread holding the mutex: a RECURSIVE mutex's extra levels (low 24
+ * bits), and the condvar waits that have released the mutex and will relock it (top 8 bits),
+ * so that destroying a mutex a condvar wait still uses returns EBUSY, as glibc's does (see
+ * cond.c: cond_users_enter()).
  *
  * Forwarded to glibc.  kmutex's owner word is a pointer into this process, so a process-shared
  * mutex cannot be a kmutex; nor can a robust, priority-inheritance or priority-protect one,
@@ -84,6 +88,9 @@ extern int kmx_lockdep__mode;
 #define COND_GLIBC_PSHARED 0x1u /* bit 0 of glibc's __wrefs: a process-shared condvar */
 #define COND_WREFS_OFFSET  36
 #define KCOND_MONOTONIC    0x1u /* kcond.attr: timedwait deadlines are on CLOCK_MONOTONIC */
+
+#define DEPTH_LEVELS     0x00ffffffu /* kmutex.depth: a RECURSIVE mutex's extra levels */
+#define DEPTH_COND_USER  0x01000000u /* kmutex.depth: one condvar wait using the mutex */
 
 enum mutex_class { MC_PLAIN, MC_RECURSIVE, MC_ERRORCHECK, MC_GLIBC, MC_DESTROYED, MC_INVALID };
 
@@ -189,6 +196,10 @@ int glibc_cond_destroy(pthread_cond_t *cond);
 int glibc_cond_signal(pthread_cond_t *cond, bool all);
 int glibc_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex, int how, clockid_t clockid,
 		    const struct timespec *abstime);
+
+/* A condvar wait uses a forwarded mutex: count it in glibc's __nusers, as glibc's does (enter),
+ * and stop (leave, after a relock that took the mutex). */
+void glibc_mutex_cond_user(pthread_mutex_t *mutex, bool enter);
 
 /* ---- fork: state left by threads that did not come along (fork.c) ------------------------ */
 

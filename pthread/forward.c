@@ -208,3 +208,19 @@ int glibc_rwlock_wrlock(pthread_rwlock_t *rwlock, int call, clockid_t clockid,
 											  abstime);
 	}
 }
+
+/*
+ * glibc's pthread_mutex_destroy returns EBUSY while a condvar wait has released the mutex and
+ * will relock it (tst-mutex8, tst-mutexpi8): glibc's condvar unlocks without counting the user
+ * off __nusers, which its destroy checks.  Our kcond releases a forwarded mutex through glibc's
+ * ordinary unlock, which counts one user off, so the wait counts itself back on beforehand
+ * and off again after the relock counted it on: __nusers then reads as under glibc's condvar.
+ * Plain updates, as glibc's own: only a thread holding the mutex changes the field.
+ */
+void glibc_mutex_cond_user(pthread_mutex_t *mutex, bool enter)
+{
+	if (enter)
+		mutex->__data.__nusers++;
+	else
+		mutex->__data.__nusers--;
+}

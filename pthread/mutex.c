@@ -3,8 +3,20 @@
  * NORMAL and ADAPTIVE take the core's inline fast paths; RECURSIVE counts its levels in
  * kmutex.depth; ERRORCHECK checks the owner; the kinds a kmutex cannot be (process-shared,
  * robust, PI, PP) are initialized by glibc and forwarded to it on every call (forward.c).
+ *
+ * Misuse of NORMAL/DEFAULT and ADAPTIVE mutexes, glibc's way or the kernel's (KMUTEX_STRICT).
+ * POSIX leaves a relock by the owner and an unlock by another thread undefined for these
+ * types; glibc's mutex deadlocks on the first and releases on the second, and programs rely
+ * on both (a thread parked for good by relocking a mutex it holds, a timed relock used as a
+ * sleep that ends in ETIMEDOUT, a mutex used as a binary semaphore).  So by default the
+ * drop-in does what glibc does: a relock waits for an unlock by another thread (a timed one
+ * until its deadline, then ETIMEDOUT; lockdep, if on, reports it first), and an unlock
+ * releases the mutex for whoever holds it (kmutex__unlock_slow_any()).  KMUTEX_STRICT=1 asks for kmutex's own rule instead,
+ * the kernel's: a one-line message naming the misuse, then abort().  docs/pthread-dropin.md.
  */
+#include <stdlib.h>
 #include <string.h>
+
 
 #include "dropin.h"
 
@@ -47,10 +59,29 @@ static int mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr)
 	return 0;
 }
 
+/* KMUTEX_STRICT: 0 not read yet, 1 glibc's behaviour (unset, empty or "0"), 2 abort. */
+static int strict_mode;
+
+/* Does misuse of a NORMAL or ADAPTIVE mutex abort?  Read on the first misuse only. */
+static bool strict(void)
+{
+	/* RELAXED: written once, with the same value by every thread that reads the
+	 * environment (getenv works before constructors run); it orders nothing. */
+	int mode = kmx_load(&strict_mode, KMX_RELAXED);
+
+	if (kmx_unlikely(mode == 0)) {
+		const char *env = getenv("KMUTEX_STRICT");
+
+		mode = env && env[0] && strcmp(env, "0") != 0 ? 2 : 1;
+		kmx_store(&strict_mode, mode, KMX_RELAXED);
+	}
+	return mode == 2;
+}
+
 /* RECURSIVE, by its owner: one more level, in depth (only the owner touches it). */
 static int recurse(struct kmutex *lock)
 {
-	if (lock->depth == UINT32_MAX)
+	if ((lock->depth & DEPTH_LEVELS) == DEPTH_LEVELS)
 		return EAGAIN;
 	lock->depth++;
 	return 0;
@@ -64,7 +95,7 @@ static int lock_slow(pthread_mutex_t *mutex, int mode, clockid_t clockid,
 		     const struct timespec *abstime, bool clocklock, const void *ip)
 {
 	struct kmutex *lock = as_kmutex(mutex);
-	int ret;
+	int ret, relock = 0;
 
 	switch (classify(mutex_options(lock))) {
 	case MC_GLIBC:
@@ -83,14 +114,22 @@ static int lock_slow(pthread_mutex_t *mutex, int mode, clockid_t clockid,
 			return recurse(lock); /* not an acquisition for lockdep */
 		break;
 	case MC_PLAIN:
-		break; /* recursion is misuse: the core reports it (lockdep first, if on) */
+		/*
+		 * Relocked by its owner: glibc's lock waits for an unlock, which only another
+		 * thread can make (an unlock by a non-owner releases it), and a timed one ends
+		 * in ETIMEDOUT; KMUTEX__RELOCK has the core wait so.  lockdep, if on, reports
+		 * the AA deadlock first.  With KMUTEX_STRICT the core reports it and aborts.
+		 */
+		if (kmx_owned_by_self(lock) && !strict())
+			relock = KMUTEX__RELOCK;
+		break;
 	}
 	fork_repair_lock(lock);
 	st_name(lock, ip); /* before the slow path, which counts contentions by name */
 	/* Before blocking, as the kernel's mutex_acquire(): a deadlock about to happen is
 	 * reported; a lock that fails (timeout, EINVAL) is not held. */
 	ld_acquire(lock, mode ? KMX_LD_WAIT : 0, ip);
-	ret = -kmutex__lock_slow(lock, mode, abstime);
+	ret = -kmutex__lock_slow(lock, mode | relock, abstime);
 	if (ret)
 		ld_release(lock);
 	else
@@ -179,13 +218,23 @@ int pt_mutex_unlock(pthread_mutex_t *mutex)
 	case MC_RECURSIVE:
 		if (!kmx_owned_by_self(lock))
 			return EPERM;
-		if (lock->depth) {
+		if (lock->depth & DEPTH_LEVELS) {
 			lock->depth--;
 			return 0;
 		}
 		break;
 	case MC_PLAIN:
-		break; /* by a non-owner: misuse, which the core reports (lockdep ignores it) */
+		/* Maybe by a thread that does not own it: glibc releases the mutex, and so
+		 * does unlock_slow_any(); with KMUTEX_STRICT the core reports it. */
+		st_released(lock);
+		ld_release(lock);
+		if (fork_repair_unlock(lock))
+			return 0;
+		if (strict())
+			kmutex__unlock_slow(lock);
+		else
+			kmutex__unlock_slow_any(lock);
+		return 0;
 	}
 	st_released(lock);
 	ld_release(lock);
@@ -210,9 +259,11 @@ int pt_mutex_destroy(pthread_mutex_t *mutex)
 	}
 	fork_repair_lock(lock);
 	/* RELAXED snapshots: a destroy racing with a use is the caller's bug; this catches a
-	 * mutex still locked or still being waited for, which POSIX says to report as EBUSY. */
+	 * mutex still locked or still being waited for, which POSIX says to report as EBUSY,
+	 * and, as glibc does, one a condvar wait has released and will relock (cond.c). */
 	if (kmx_load(&lock->owner, KMX_RELAXED) || kmx_load(&lock->wait_list, KMX_RELAXED) ||
-	    kmx_load(&lock->osq_tail, KMX_RELAXED) || kmx_load(&lock->wait_lock, KMX_RELAXED))
+	    kmx_load(&lock->osq_tail, KMX_RELAXED) || kmx_load(&lock->wait_lock, KMX_RELAXED) ||
+	    kmx_load(&lock->depth, KMX_RELAXED) >= DEPTH_COND_USER)
 		return EBUSY;
 	kmutex_destroy(lock);
 	return 0;
