@@ -7,7 +7,8 @@ packages=(gcc g++ make pkg-config cmake groff man-db libtsan2 libasan8 libubsan1
 	python3.11 libpython3.11-testsuite stress-ng
 	systemtap-sdt-dev bpftrace linux-perf # the USDT probes (<sys/sdt.h>) and the probe test
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu qemu-user # make test-arm64
-	relacy-dev) # verify/weak: the core under Relacy, the C++11 relaxed-memory checker
+	relacy-dev # verify/weak: the core under Relacy, the C++11 relaxed-memory checker
+	glibc-source xz-utils) # glibc's own thread tests, built at test time (test-pthread-glibc)
 # BENCH=1 (make bench-deps): the programs make bench runs on kmutex, which no test needs;
 # rocksdb-tools and memcached are large, so make test on a fresh CI machine does not pay for them.
 if [ "${BENCH:-0}" = 1 ]; then
