@@ -826,7 +826,10 @@ static enum chain_end walk(struct kmutex_task *start, const struct snap *first, 
 			return END_CONDVAR;
 		if (h->nowners == 0)
 			return h->nreaders ? END_READERS : END_FREE;
-		if (h->owners[0] == h->task)
+		/* Its own: handed to it (PICKUP), or, for the pthread drop-in's relock of a NORMAL
+		 * mutex by its owner (KMUTEX__RELOCK), held by itself, a cycle of one (below). */
+		if (h->owners[0] == h->task &&
+		    (h->kind != KMX_BLOCKED_MUTEX || (h->owner_word & KMX_FLAG_PICKUP)))
 			return END_HANDED;
 		/* A rwsem held by readers is followed through its reader when there is one. */
 		if (h->kind != KMX_BLOCKED_MUTEX && !h->writer && (h->nreaders != 1 || h->nowners != 1))
@@ -953,6 +956,10 @@ static void out_verdict(int n, enum chain_end end, int cycle_at)
 	}
 	switch (end) {
 	case END_CYCLE:
+		if (n == 1) {
+			out(" it holds itself: a deadlock (it locked the mutex again).\n");
+			break;
+		}
 		out(", which is blocked on a %s owned by task %s:%d: %s.\n", kind_name(chain[n - 1].kind),
 		    chain[cycle_at].comm, (int)chain[cycle_at].tid,
 		    cycle_at == 0 ? "a deadlock" : "a deadlock (below), behind which it waits");

@@ -423,6 +423,58 @@ static void t_destroy_while_cond_wait_ebusy(void)
 	}
 }
 
+/* ---- the hung-task watchdog names a parked relock for what it is ----------------------- */
+
+static int hung_child(void)
+{
+	static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+
+	pthread_mutex_lock(&m);
+	pthread_mutex_lock(&m); /* waits for good: no other thread */
+	return 1;
+}
+
+/* Under the drop-in: KMUTEX_HUNG_TIMEOUT=1 reports the relock as a deadlock of one thread. */
+static void t_relock_reported_by_hung_task(void)
+{
+	static char out[16384];
+	size_t got = 0;
+	int fds[2];
+	pid_t pid;
+	bool named = false, report = false;
+
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		setenv("KMUTEX_HUNG_TIMEOUT", "1", 1);
+		execl("/proc/self/exe", "semantics", "--hung-child", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	/* Read until the verdict line of the first report (no time limit but the test's). */
+	while (!report && got < sizeof(out) - 1) {
+		ssize_t n = read(fds[0], out + got, sizeof(out) - 1 - got);
+		char *line;
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		out[got] = 0;
+		line = strstr(out, "is blocked on a mutex");
+		if (line && strchr(line, '\n')) {
+			report = true;
+			named = strstr(out, "is blocked on a mutex it holds itself: a deadlock") != NULL;
+		}
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	if (!named)
+		fprintf(stderr, "hung-task report:\n%s\n", out);
+	CHECK(report && named);
+}
+
 /* ---- KMUTEX_STRICT=1: kmutex's own rule, under the drop-in ------------------------------- */
 
 static void *lock_and_leave(void *m)
@@ -500,6 +552,7 @@ static const struct { const char *name; void (*fn)(void); } cases[] = {
 	CASE(t_cond_timedwait_returns_eownerdead),
 	CASE(t_cond_wait_returns_eownerdead_pi),
 	CASE(t_destroy_while_cond_wait_ebusy),
+	CASE(t_relock_reported_by_hung_task), /* under the drop-in only, as the next */
 	CASE(t_strict_aborts), /* under the drop-in only */
 };
 
@@ -509,6 +562,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--strict-child") == 0)
 		return strict_child(atoi(argv[2]));
+	if (argc == 2 && strcmp(argv[1], "--hung-child") == 0)
+		return hung_child();
 	check_start(60);
 	printf("semantics: %s\n", dropin ? "under libkmutex-pthread" : "on glibc alone");
 	if (dropin) { /* the cases below must reach the drop-in, not glibc */
@@ -519,7 +574,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
 			continue;
-		if (cases[i].fn == t_strict_aborts && !dropin)
+		if ((cases[i].fn == t_strict_aborts || cases[i].fn == t_relock_reported_by_hung_task) &&
+		    !dropin)
 			continue;
 		check_case_failed = 0;
 		cases[i].fn();
