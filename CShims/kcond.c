@@ -116,12 +116,13 @@ static void put_ref(struct kcond *c)
 
 /* ---- the mutex a wait releases and retakes -------------------------------------------- */
 
-static void mutex_unlock(const struct kcond_mutex *m)
+/* 0, or a foreign mutex's unlock error (it stays locked). */
+static int mutex_unlock(const struct kcond_mutex *m)
 {
-	if (m->kmutex)
-		kmutex_unlock(m->kmutex);
-	else
-		m->foreign_unlock(m->foreign);
+	if (!m->kmutex)
+		return m->foreign_unlock(m->foreign);
+	kmutex_unlock(m->kmutex);
+	return 0;
 }
 
 static void mutex_relock(const struct kcond_mutex *m, struct kmutex_waiter *waiter)
@@ -323,22 +324,18 @@ struct cancel_ctx {
 };
 
 /*
- * Cancellation while asleep: leave the list, or pass on a signal we consumed (POSIX: a
- * cancelled waiter must not take a signal meant for another), and relock the mutex, so the
- * cleanup handlers run with it held, as they expect.
+ * A waiter that gives up before its wakeup (cancelled, or unable to release a foreign
+ * mutex): leave the list, or pass on a signal we consumed (POSIX: a cancelled waiter must not
+ * take a signal meant for another).
  */
-static void cancel_cleanup(void *arg)
+static void leave_cond(struct cancel_ctx *ctx)
 {
-	struct cancel_ctx *ctx = arg;
 	uint32_t found;
 	bool resignal;
 
-	kmx_hung_end(ctx->waiter->task);
 	/* Moved before we claimed it: the mover dropped our reference, keep off the kcond. */
-	if (!claim_for_recheck(ctx->waiter, &found) && found == KMX_WAITER_ON_MUTEX) {
-		mutex_relock(ctx->m, ctx->waiter);
+	if (!claim_for_recheck(ctx->waiter, &found) && found == KMX_WAITER_ON_MUTEX)
 		return;
-	}
 	kmx_wait_lock(&ctx->c->lock);
 	if (ctx->waiter->state == KMX_WAITER_RECHECKING &&
 	    kmx_wait_list_del(&ctx->c->waiters, ctx->waiter))
@@ -348,6 +345,16 @@ static void cancel_cleanup(void *arg)
 	if (resignal)
 		kcond_signal(ctx->c);
 	put_ref(ctx->c); /* ours: claimed, or WOKEN (a signal leaves the reference) */
+}
+
+/* Cancellation while asleep: leave, and relock the mutex, so the cleanup handlers run with it
+ * held, as they expect (a moved waiter relocks as one, mutex_relock() tells). */
+static void cancel_cleanup(void *arg)
+{
+	struct cancel_ctx *ctx = arg;
+
+	kmx_hung_end(ctx->waiter->task);
+	leave_cond(ctx);
 	mutex_relock(ctx->m, ctx->waiter);
 }
 
@@ -389,7 +396,15 @@ static int wait_common(struct kcond *c, const struct kcond_mutex *m, int mode,
 	kmx_hung_begin(self, KMX_BLOCKED_CONDVAR, c, m->kmutex ? (void *)m->kmutex : m->foreign,
 		       &waiter, ip,
 		       (uint32_t)mode | (m->kmutex ? KMX_HUNG_WITH_KMUTEX : 0));
-	mutex_unlock(m);
+	ret = mutex_unlock(m);
+	if (kmx_unlikely(ret)) {
+		/* A foreign mutex its unlock refused (glibc's EPERM: a robust or error-checking
+		 * mutex the caller does not hold): no wait, as glibc's condvar returns the error
+		 * at once; the mutex is as it was, so no relock.  Never moved (foreign). */
+		kmx_hung_end(self);
+		leave_cond(&ctx);
+		return -ret;
+	}
 	for (;;) {
 		bool signalled = (mode & KCOND__CANCELLABLE) ? sleep_cancellable(&ctx, mode, deadline)
 							      : sleep_once(self, mode, deadline);

@@ -328,7 +328,7 @@ struct kcond_mutex {
 	struct kmutex *kmutex;            /* or NULL, and: */
 	void *foreign;
 	void (*foreign_lock)(void *foreign);
-	void (*foreign_unlock)(void *foreign);
+	int (*foreign_unlock)(void *foreign); /* 0, or an error: the wait returns it at once */
 };
 
 /* mode: KMUTEX__INTERRUPTIBLE, KMUTEX__TIMED (+ KMUTEX__REALTIME), KCOND__CANCELLABLE. */
