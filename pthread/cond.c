@@ -31,9 +31,10 @@ static void foreign_lock(void *mutex)
 	foreign_relock_error = glibc_mutex_lock(mutex);
 }
 
-static void foreign_unlock(void *mutex)
+/* glibc's unlock, whose error (EPERM: not the owner) the wait returns at once, as glibc's. */
+static int foreign_unlock(void *mutex)
 {
-	(void)glibc_mutex_unlock(mutex);
+	return glibc_mutex_unlock(mutex);
 }
 
 /* After the relock (or a cancelled wait's): the wait stops counting itself in __nusers. */
@@ -50,6 +51,7 @@ static int wait_foreign(struct kcond *c, pthread_mutex_t *mutex, int mode, const
 					.foreign_unlock = foreign_unlock };
 	int ret;
 
+	foreign_relock_error = 0; /* a wait that ends at its unlock does not relock */
 	glibc_mutex_cond_user(mutex, true);
 	pthread_cleanup_push(foreign_use_end, mutex);
 	ret = -kcond__wait(c, &km, mode, abstime);

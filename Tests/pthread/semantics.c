@@ -331,6 +331,35 @@ static void t_cond_wait_returns_eownerdead_pi(void)
 	robust_owner_dies(PTHREAD_PRIO_INHERIT, false);
 }
 
+/* A wait with a forwarded mutex glibc refuses to unlock (not held): EPERM at once, no wait. */
+static void t_cond_wait_unheld_forwarded_eperm(void)
+{
+	pthread_mutexattr_t robust_attr, shared_attr;
+	pthread_mutex_t m[2];
+	pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+
+	pthread_mutexattr_init(&robust_attr);
+	pthread_mutexattr_setrobust(&robust_attr, PTHREAD_MUTEX_ROBUST);
+	pthread_mutexattr_init(&shared_attr);
+	pthread_mutexattr_setpshared(&shared_attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_settype(&shared_attr, PTHREAD_MUTEX_ERRORCHECK);
+	CHECK(pthread_mutex_init(&m[0], &robust_attr) == 0);
+	CHECK(pthread_mutex_init(&m[1], &shared_attr) == 0);
+	for (int i = 0; i < 2; i++) {
+		/* A deadline, so that a wait that does not return at once ends (ETIMEDOUT). */
+		struct timespec soon = in_ms(CLOCK_REALTIME, 100);
+		int ret = pthread_cond_timedwait(&c, &m[i], &soon);
+
+		if (ret != EPERM)
+			fprintf(stderr, "wait with unheld mutex %d returned %d, want EPERM\n", i, ret);
+		CHECK(ret == EPERM);
+		CHECK(pthread_mutex_trylock(&m[i]) == 0); /* left as it was: unlocked */
+		CHECK(pthread_mutex_unlock(&m[i]) == 0);
+		CHECK(pthread_mutex_destroy(&m[i]) == 0);
+	}
+	CHECK(pthread_cond_destroy(&c) == 0); /* no waiter left on it */
+}
+
 /* ---- destroying a mutex a condvar wait has released: EBUSY, as glibc's (tst-mutex8) ------- */
 
 static pthread_mutex_t used;
@@ -551,6 +580,7 @@ static const struct { const char *name; void (*fn)(void); } cases[] = {
 	CASE(t_cond_wait_returns_eownerdead),
 	CASE(t_cond_timedwait_returns_eownerdead),
 	CASE(t_cond_wait_returns_eownerdead_pi),
+	CASE(t_cond_wait_unheld_forwarded_eperm),
 	CASE(t_destroy_while_cond_wait_ebusy),
 	CASE(t_relock_reported_by_hung_task), /* under the drop-in only, as the next */
 	CASE(t_strict_aborts), /* under the drop-in only */
