@@ -175,14 +175,20 @@ static inline struct kmutex_task *kmutex__self(void)
  * path; the unlock also releases inline when the word says WAITERS|AWAKE.
  */
 /* M:fast_lock (verify/kmutex.pml lock()) */
-static inline int kmutex__acquire_fast(struct kmutex *lock)
+/* self: the caller's descriptor (a layered API may pass kmutex__current when it is known). */
+static inline int kmutex__acquire_fast_as(struct kmutex *lock, struct kmutex_task *self)
 {
 	uintptr_t unowned = 0;
 
 	/* ACQUIRE on success pairs with the RELEASE of the previous owner's unlock; on failure
 	 * nothing is read that needs ordering (the slow path reads the word again). */
-	return __atomic_compare_exchange_n(&lock->owner, &unowned, (uintptr_t)kmutex__self(), 0,
+	return __atomic_compare_exchange_n(&lock->owner, &unowned, (uintptr_t)self, 0,
 					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static inline int kmutex__acquire_fast(struct kmutex *lock)
+{
+	return kmutex__acquire_fast_as(lock, kmutex__self());
 }
 
 #define KMUTEX__OWNER_AWAKE_HEAD 0x9u /* KMX_FLAG_WAITERS | KMX_FLAG_AWAKE (CShims/owner.h) */
@@ -198,9 +204,9 @@ static inline int kmutex__acquire_fast(struct kmutex *lock)
  * between the load and the cmpxchg.  The model's fast_unlock and release steps cover both
  * cases: the omitted failed cmpxchg was a step that changed nothing.
  */
-static inline int kmutex__release_fast(struct kmutex *lock)
+static inline int kmutex__release_fast_as(struct kmutex *lock, struct kmutex_task *task)
 {
-	uintptr_t self = (uintptr_t)kmutex__self();
+	uintptr_t self = (uintptr_t)task;
 	/* RELAXED: only a guess at the expected value; the cmpxchg checks it. */
 	uintptr_t owner = __atomic_load_n(&lock->owner, __ATOMIC_RELAXED);
 	uintptr_t flags = owner ^ self; /* the flags, if we own it */
@@ -210,6 +216,11 @@ static inline int kmutex__release_fast(struct kmutex *lock)
 	/* RELEASE publishes the critical section to the next owner's ACQUIRE cmpxchg. */
 	return __atomic_compare_exchange_n(&lock->owner, &owner, flags, 0,
 					   __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+static inline int kmutex__release_fast(struct kmutex *lock)
+{
+	return kmutex__release_fast_as(lock, kmutex__self());
 }
 
 #ifdef KMUTEX_DEBUG
