@@ -47,8 +47,9 @@
  * (not the forwarded ones) is validated: lock, timedlock and the relock of a condvar wait are
  * blocking acquisitions, trylock is pushed without an edge, a RECURSIVE mutex counts only its
  * outermost level, and a condvar wait takes its mutex off the thread's held stack while it
- * sleeps.  With lockdep off, the fast paths pay one relaxed load and one predictable branch
- * (lockdep_off()); with it on, every call takes the slow path.  Classes: see tools.c.
+ * sleeps.  With lockdep and statistics off, the fast paths pay two relaxed loads and one
+ * predictable branch (unobserved()); with either on, every call takes the slow path.
+ * Classes: see tools.c.
  *
  * Everything declared here is internal to the library (hidden): only the pthread_*, mtx_*
  * and cnd_* definitions are exported.
@@ -237,22 +238,24 @@ static inline void fork_repair_cond(struct kcond *c)
 
 /* ---- lockdep and lock_stat (tools.c): inline tests, out-of-line work ---------------------- */
 
-/*
- * The fast paths' only test for lockdep: one relaxed load and one compare.  Only "off" (1,
- * see lockdep.h) stays on the fast path; "not read yet" (0, before lockdep.c's constructor)
- * and "on" take the slow path, whose kmx_lockdep_enabled() reads the mode if need be.
- */
-static inline bool lockdep_off(void)
-{
-	/* RELAXED: as kmx_lockdep_enabled(): written once, with the same value by every
-	 * thread that reads the environment; it orders nothing. */
-	return kmx_likely(kmx_load(&kmx_lockdep__mode, KMX_RELAXED) == 1);
-}
+/* lock_stat.c is linked in too: its switch is read directly, not through the GOT. */
+extern struct kmx_stat_switch kmx_stat_switch;
 
-/* Neither lockdep nor statistics: the inline fast paths need not tell anyone. */
+/*
+ * Neither lockdep nor statistics: the inline fast paths need not tell anyone.  The fast
+ * paths' only test for the tools: two relaxed loads and one branch.  lockdep stays on the
+ * fast path only when "off" (1, see lockdep.h): "not read yet" (0, before lockdep.c's
+ * constructor) and "on" take the slow path, whose kmx_lockdep_enabled() reads the mode if
+ * need be; statistics are off at 0.
+ */
 static inline bool unobserved(void)
 {
-	return lockdep_off() && !kmx_stat_enabled();
+	/* RELAXED: as kmx_lockdep_enabled() and kmx_stat_enabled(): switches that order
+	 * nothing (the mode is written once, with the same value by every thread). */
+	int lockdep = kmx_load(&kmx_lockdep__mode, KMX_RELAXED);
+	int stat = kmx_load(&kmx_stat_switch.on, KMX_RELAXED);
+
+	return kmx_likely(((lockdep ^ 1) | stat) == 0);
 }
 
 void tools_lockdep_acquire(struct kmutex *lock, unsigned flags, const void *ip);

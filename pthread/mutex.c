@@ -91,7 +91,7 @@ static int recurse(struct kmutex *lock)
  * Every lock whose inline fast path did not apply or failed.  mode is 0 or KMUTEX__TIMED
  * (+REALTIME); clocklock says which glibc call a forwarded timed lock goes to.
  */
-static int lock_slow(pthread_mutex_t *mutex, int mode, clockid_t clockid,
+static __attribute__((noinline)) int lock_slow(pthread_mutex_t *mutex, int mode, clockid_t clockid,
 		     const struct timespec *abstime, bool clocklock, const void *ip)
 {
 	struct kmutex *lock = as_kmutex(mutex);
@@ -137,19 +137,45 @@ static int lock_slow(pthread_mutex_t *mutex, int mode, clockid_t clockid,
 	return ret;
 }
 
+/*
+ * The fast paths (issue 21 item 4): leaves, so that pthread_mutex_lock and unlock need no
+ * stack frame and call nothing; whatever they do not handle is a tail call to the slow path.
+ * A NORMAL or ADAPTIVE mutex, the tools off (one branch), a thread that has its descriptor
+ * (kmutex__current: a thread's first lock makes it, in the slow path), one cmpxchg.
+ */
+static inline bool fast_path_applies(struct kmutex *lock, struct kmutex_task *self)
+{
+	return kmx_likely(plain_options(mutex_options(lock))) && unobserved() && kmx_likely(self != NULL);
+}
+
 /* Only with lockdep and statistics off: else every acquisition goes through lock_slow(). */
 static inline bool lock_fast(struct kmutex *lock)
 {
-	return kmx_likely(plain_options(mutex_options(lock))) && unobserved() &&
-	       kmx_likely(kmutex__acquire_fast(lock));
+	struct kmutex_task *self = kmutex__current;
+
+	return fast_path_applies(lock, self) && kmx_likely(kmutex__acquire_fast_as(lock, self));
+}
+
+/* NULL self: no descriptor, so not the owner; the slow path sorts it out. */
+static inline bool unlock_fast(struct kmutex *lock)
+{
+	struct kmutex_task *self = kmutex__current;
+
+	return fast_path_applies(lock, self) && kmx_likely(kmutex__release_fast_as(lock, self));
 }
 
 /* ip: the caller's return address (the public entry point's), for lockdep. */
-int pt_mutex_lock(pthread_mutex_t *mutex, const void *ip)
+/* Inlined into pthread_mutex_lock and pt_mutex_lock alike: no jump between them. */
+static inline __attribute__((always_inline)) int mutex_lock(pthread_mutex_t *mutex, const void *ip)
 {
 	if (lock_fast(as_kmutex(mutex)))
 		return 0;
 	return lock_slow(mutex, 0, CLOCK_REALTIME, NULL, false, ip);
+}
+
+int pt_mutex_lock(pthread_mutex_t *mutex, const void *ip)
+{
+	return mutex_lock(mutex, ip);
 }
 
 int pt_mutex_timedlock(pthread_mutex_t *mutex, clockid_t clockid, const struct timespec *abstime,
@@ -198,13 +224,11 @@ int pt_mutex_trylock(pthread_mutex_t *mutex, const void *ip)
 	return 0;
 }
 
-int pt_mutex_unlock(pthread_mutex_t *mutex)
+/* Every unlock whose inline fast path did not apply or failed. */
+static __attribute__((noinline)) int unlock_slow(pthread_mutex_t *mutex)
 {
 	struct kmutex *lock = as_kmutex(mutex);
 
-	if (kmx_likely(plain_options(mutex_options(lock))) && unobserved() &&
-	    kmx_likely(kmutex__release_fast(lock)))
-		return 0;
 	switch (classify(mutex_options(lock))) {
 	case MC_GLIBC:
 		return glibc_mutex_unlock(mutex);
@@ -244,6 +268,18 @@ int pt_mutex_unlock(pthread_mutex_t *mutex)
 	return 0;
 }
 
+static inline __attribute__((always_inline)) int mutex_unlock(pthread_mutex_t *mutex)
+{
+	if (unlock_fast(as_kmutex(mutex)))
+		return 0;
+	return unlock_slow(mutex);
+}
+
+int pt_mutex_unlock(pthread_mutex_t *mutex)
+{
+	return mutex_unlock(mutex);
+}
+
 int pt_mutex_destroy(pthread_mutex_t *mutex)
 {
 	struct kmutex *lock = as_kmutex(mutex);
@@ -281,7 +317,7 @@ int pthread_mutex_destroy(pthread_mutex_t *mutex)
 
 int pthread_mutex_lock(pthread_mutex_t *mutex)
 {
-	return pt_mutex_lock(mutex, CALLER);
+	return mutex_lock(mutex, CALLER);
 }
 
 int pthread_mutex_trylock(pthread_mutex_t *mutex)
@@ -301,5 +337,5 @@ int pthread_mutex_clocklock(pthread_mutex_t *mutex, clockid_t clockid, const str
 
 int pthread_mutex_unlock(pthread_mutex_t *mutex)
 {
-	return pt_mutex_unlock(mutex);
+	return mutex_unlock(mutex);
 }
