@@ -254,7 +254,8 @@ static __attribute__((noinline)) int unlock_slow(pthread_mutex_t *mutex)
 		ld_release(lock);
 		if (fork_repair_unlock(lock))
 			return 0;
-		if (strict())
+		/* strict() only at a misuse: it reads the setting once per process. */
+		if (!kmx_owned_by_self(lock) && strict())
 			kmutex__unlock_slow(lock);
 		else
 			kmutex__unlock_slow_any(lock);
