@@ -5,7 +5,7 @@
 #
 # At test time, from Debian's glibc-source (/usr/src/glibc/glibc-*.tar.xz; scripts/deps.sh
 # installs it), extract into OUT_DIR only what the tests need: nptl/ and sysdeps/pthread/
-# tst-{mutex,cond,mtx,cnd,robust,once}*, support/ (glibc's test harness), test-skeleton.c and
+# tst-{mutex,cond,mtx,cnd,robust,once,rwlock}*, support/ (glibc's test harness), test-skeleton.c and
 # three self-contained internal headers.  Nothing of glibc is committed: the project holds this
 # script, the stand-ins in Tests/pthread/glibc-shim/ for internal headers, and the list of
 # exclusions.  The harness is built from support/ as far as it compiles against the installed
@@ -40,7 +40,7 @@ mkdir -p "$out"
 
 patterns=()
 for d in nptl sysdeps/pthread; do
-	for t in mutex cond mtx cnd robust once; do
+	for t in mutex cond mtx cnd robust once rwlock; do
 		patterns+=("$ver/$d/tst-$t*")
 	done
 	patterns+=("$ver/$d/tst-tpp.h")
