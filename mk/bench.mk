@@ -46,7 +46,26 @@ $(BENCH_DIR)/swift-mutex-peer: $(BENCH_SRC)/SwiftMutexPeer.swift
 	@mkdir -p $(@D)
 	$(SWIFTC) -O -parse-as-library $< -o $@
 
-bench-programs: $(BENCH_DIR)/kmutex-bench $(BENCH_PEER) $(BENCH_PT)
+# Issue 22: krwsem against glibc's rwlock kinds, absl's reader mode and kmutex
+# (Tests/benchmark/rwlock/rwbench.c; about a minute in the quick profile).  Its own program,
+# sharing kmutex-bench's time, busy-work and statistics code.
+RWBENCH_SRC   := $(BENCH_SRC)/rwlock
+RWBENCH_OBJS  := $(BENCH_DIR)/obj/rwbench.o $(BENCH_DIR)/obj/rwlocks_absl.o \
+		 $(BENCH_DIR)/obj/util.o $(BENCH_DIR)/obj/stats.o
+RWBENCH       := $(BENCH_DIR)/krwsem-bench
+
+$(BENCH_DIR)/obj/rwbench.o: $(RWBENCH_SRC)/rwbench.c $(RWBENCH_SRC)/rwbench.h $(BENCH_SRC)/bench.h $(KMUTEX_HDRS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -c $< -o $@
+
+$(BENCH_DIR)/obj/rwlocks_absl.o: $(RWBENCH_SRC)/rwlocks_absl.cc $(RWBENCH_SRC)/rwbench.h | deps
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror $(BENCH_ABSL) -I$(RWBENCH_SRC) -c $< -o $@
+
+$(RWBENCH): $(RWBENCH_OBJS) $(BUILD)/libkmutex.a
+	$(CXX) -o $@ $(RWBENCH_OBJS) $(BUILD)/libkmutex.a $(BENCH_LIBS)
+
+bench-programs: $(BENCH_DIR)/kmutex-bench $(RWBENCH) $(BENCH_PEER) $(BENCH_PT)
 
 $(BENCH_PT_DIR)/%: $(BENCH_SRC)/preload/%.c $(BENCH_SRC)/preload/preloaded.h
 	@mkdir -p $(@D)
@@ -73,13 +92,15 @@ endef
 
 bench: bench-programs bench-deps lib
 	$(call bench_run,--quick,$(BENCH_DIR))
+	$(RWBENCH) all --quick --out $(BENCH_DIR)/rwlock && $(BENCH_SRC)/plot.sh $(BENCH_DIR)/rwlock
 	$(call bench_preload_run,$(BENCH_DIR))
 
 bench-full: bench-programs bench-deps lib
 	$(call bench_run,--full,$(BENCH_DIR)/full)
+	$(RWBENCH) all --full --out $(BENCH_DIR)/full/rwlock && $(BENCH_SRC)/plot.sh $(BENCH_DIR)/full/rwlock
 	PROGRAMS_TRIALS=7 $(call bench_preload_run,$(BENCH_DIR)/full)
 
 test-bench-smoke: bench-programs
-	$(BENCH_SRC)/smoke.sh $(BENCH_DIR)/kmutex-bench $(BENCH_DIR)/smoke
+	$(BENCH_SRC)/smoke.sh $(BENCH_DIR)/kmutex-bench $(BENCH_DIR)/smoke $(RWBENCH)
 
 TESTS += test-bench-smoke

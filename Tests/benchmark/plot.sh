@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Plots kmutex-bench's results in DIR with gnuplot: throughput.png (ops/s against threads, one
 # panel per critical-section length, bars from min to max over trials), waitcdf.png (the
-# acquisition-wait CDF and its tail), perthread.png (each thread's acquisitions over the mean).
+# acquisition-wait CDF and its tail), perthread.png (each thread's acquisitions over the mean);
+# and krwsem-bench's (rwtp_*.dat): rw_throughput.png (ops/s against threads, one panel per
+# share of writes).
 set -euo pipefail
 dir=${1:?usage: plot.sh RESULTS_DIR}
 command -v gnuplot >/dev/null || { echo "plot.sh: gnuplot not found: no plots (apt-get install gnuplot-nox)" >&2; exit 0; }
@@ -14,6 +16,7 @@ fi
 
 tp_files=$(cd "$dir" && ls tp_*.dat 2>/dev/null || true)
 cdf_files=$(cd "$dir" && ls cdf_*.dat 2>/dev/null || true)
+rwtp_files=$(cd "$dir" && ls rwtp_*.dat 2>/dev/null || true)
 name_of() { local f=${1#*_}; echo "${f%.dat}"; }
 # One look per lock in every plot: kmutex and its two ablations in reds, dashed ablations.
 style_of() {
@@ -27,6 +30,10 @@ style_of() {
 	ck-mcs) echo "lc rgb '#8c564b' lw 2" ;;
 	absl) echo "lc rgb '#2ca02c' lw 2" ;;
 	swift-mutex) echo "lc rgb '#9467bd' lw 2" ;;
+	krwsem) echo "lc rgb '#d62728' lw 3" ;;
+	glibc-rw) echo "lc rgb '#1f77b4' lw 2" ;;
+	glibc-rw-writer) echo "lc rgb '#17becf' lw 2 dt 2" ;;
+	absl-rw) echo "lc rgb '#2ca02c' lw 2" ;;
 	*) echo "lw 2" ;;
 	esac
 }
@@ -59,6 +66,28 @@ cs_title() { if [ "$1" = 0 ]; then echo "empty"; elif [ "$1" -lt 1000 ]; then ec
 			done
 			echo "${plot%, }"
 		done
+		echo "unset multiplot"
+		echo "unset logscale"
+	fi
+
+	if [ -n "$rwtp_files" ]; then
+		echo "set output '$dir/rw_throughput.png'"
+		echo "set multiplot layout 3,2 title 'Reader-writer locks: ops/s by thread count (median, bars min-max over trials)'"
+		echo "set logscale x 2; set logscale y 10; set format y '%g'"
+		echo "set xlabel 'threads'; set ylabel 'Mops/s'"
+		i=0
+		while read -r _ _ permille _; do
+			echo "set title 'writes: $(awk -v p="${permille%:}" 'BEGIN { printf "%g%%", p / 10 }')'"
+			plot="plot "
+			for f in $rwtp_files; do
+				n=$(name_of "$f")
+				# here kmutex is the plain-mutex baseline, beside krwsem's red
+				if [ "$n" = kmutex ]; then st="lc rgb '#ff7f0e' lw 2 dt 4"; else st=$(style_of "$n"); fi
+				plot+="'$dir/$f' index $i using 1:(\$2/1e6):(\$3/1e6):(\$4/1e6) with yerrorlines $st title '$n', "
+			done
+			echo "${plot%, }"
+			i=$((i + 1))
+		done < <(grep '^# write_permille' "$dir/$(echo "$rwtp_files" | head -1)")
 		echo "unset multiplot"
 		echo "unset logscale"
 	fi
@@ -104,5 +133,5 @@ cs_title() { if [ "$1" = 0 ]; then echo "empty"; elif [ "$1" -lt 1000 ]; then ec
 } > "$dir/plots.gp"
 
 gnuplot "$dir/plots.gp"
-for p in throughput waitcdf perthread; do [ -f "$dir/$p.png" ] && echo "plot: $dir/$p.png"; done
+for p in throughput waitcdf perthread rw_throughput; do [ -f "$dir/$p.png" ] && echo "plot: $dir/$p.png"; done
 exit 0

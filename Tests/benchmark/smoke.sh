@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# make test's check of kmutex-bench: every mode and every lock runs for a fraction of a second
-# and the output is well formed.  No timing is judged: the machine is shared and noisy.
+# make test's check of kmutex-bench (and of krwsem-bench, when given): every mode and every
+# lock runs for a fraction of a second and the output is well formed.  No timing is judged:
+# the machine is shared and noisy.
 set -euo pipefail
-bench=${1:?usage: smoke.sh KMUTEX_BENCH OUT_DIR}
-out=${2:?usage: smoke.sh KMUTEX_BENCH OUT_DIR}
+bench=${1:?usage: smoke.sh KMUTEX_BENCH OUT_DIR [KRWSEM_BENCH]}
+out=${2:?usage: smoke.sh KMUTEX_BENCH OUT_DIR [KRWSEM_BENCH]}
+rwbench=${3:-}
 here=$(dirname "$0")
 fails=0
 fail() { echo "test-bench-smoke: FAIL: $*" >&2; fails=$((fails + 1)); }
@@ -144,6 +146,44 @@ if command -v gnuplot >/dev/null; then
 	for p in throughput waitcdf perthread; do
 		[ "$(head -c 4 "$out/$p.png" 2>/dev/null | tail -c 3)" = PNG ] || fail "$p.png is not a PNG"
 	done
+fi
+
+# krwsem-bench (issue 22): every mode, every lock, every share of writes; the target lines.
+if [ -n "$rwbench" ]; then
+	rwout=$out/rwlock
+	if ! timeout 300 "$rwbench" all --smoke --out "$rwout" > "$out/rw_stdout.txt" 2> "$out/rw_stderr.txt"; then
+		cat "$out/rw_stderr.txt" >&2
+		fail "krwsem-bench all --smoke exited non-zero (or hung: 300 s)"
+	fi
+	rw_locks=$("$rwbench" list | awk '{print $1}')
+	[ "$(echo "$rw_locks" | wc -l)" = 5 ] || fail "krwsem-bench list: $(echo "$rw_locks" | wc -l) locks, expected 5"
+	check_csv rwlock/rw_uncontended.csv "lock,op,trial,pairs,ns_per_pair" \
+		"^$name,(read|write),1,[0-9]+,$num\$" "$rw_locks" 2
+	check_csv rwlock/rw_uncontended_summary.csv "lock,op,median_ns,min_ns,max_ns,ratio_vs_glibc_rw" \
+		"^$name,(read|write),$num,$num,$num,$num\$" "$rw_locks" 2
+	# smoke profile: threads 1,2,8 x writes 0,10,100,500,1000 per mille = 15 cells per lock
+	check_csv rwlock/rw_throughput.csv "lock,threads,write_permille,trial,ops,elapsed_ns,ops_per_s" \
+		"^$name,(1|2|8),(0|10|100|500|1000),1,[0-9]+,[0-9]+,[0-9]+\$" "$rw_locks" 15
+	check_csv rwlock/rw_throughput_summary.csv \
+		"lock,threads,write_permille,median_ops_s,min_ops_s,max_ops_s,ratio_vs_glibc_rw,ratio_vs_glibc_rw_writer,ratio_vs_kmutex" \
+		"^$name,(1|2|8),(0|10|100|500|1000),[0-9]+,[0-9]+,[0-9]+,$num,$num,$num\$" "$rw_locks" 15
+	check_csv rwlock/rw_waits.csv "lock,scenario,trial,asks,p50_ns,p99_ns,max_ns,starved" \
+		"^$name,(writer|reader)-wait,1,[0-9]+,[0-9]+,[0-9]+,[0-9]+,(0|1)\$" "$rw_locks" 2
+	check_csv rwlock/rw_waits_summary.csv \
+		"lock,scenario,median_max_ns,min_max_ns,max_max_ns,median_p99_ns,starved_trials" \
+		"^$name,(writer|reader)-wait,[0-9]+,[0-9]+,[0-9]+,[0-9]+,(0|1)\$" "$rw_locks" 2
+	for l in $rw_locks; do [ -s "$rwout/rwtp_$l.dat" ] || fail "rwtp_$l.dat missing"; done
+	grep -q "^Issue 22 targets for krwsem" "$out/rw_stdout.txt" || fail "krwsem-bench: no target summary"
+	n=$(grep -Ec ": (met|MISSED)\$" "$out/rw_stdout.txt" || true)
+	[ "$n" = 7 ] || fail "krwsem-bench: $n target lines, expected 7"
+	cmp -s "$out/rw_stdout.txt" <(cat "$rwout/rw_report.txt"; printf '\nresults: %s/ (rw_report.txt, rw_*.csv, rwtp_*.dat)\n' "$rwout") ||
+		fail "rw_report.txt differs from the terminal tables"
+	if "$rwbench" nosuchmode > /dev/null 2>&1; then fail "krwsem-bench nosuchmode succeeded"; fi
+	if command -v gnuplot >/dev/null; then
+		"$here/plot.sh" "$rwout" > /dev/null || fail "plot.sh $rwout failed"
+		[ "$(head -c 4 "$rwout/rw_throughput.png" 2>/dev/null | tail -c 3)" = PNG ] ||
+			fail "rw_throughput.png is not a PNG"
+	fi
 fi
 
 [ "$fails" = 0 ] || { echo "test-bench-smoke: $fails failures (output in $out)" >&2; exit 1; }
