@@ -88,8 +88,9 @@
  * what makes the lock fast.  Measured maxima are in docs/rwsem.md.
  *
  * What the kernel has that krwsem lacks: RT/DL tasks setting HANDOFF at once, NONSPINNABLE
- * and the reader-owned spin time-out (a fixed budget stands in), lockdep/lock_stat/probes (not
- * wired yet).  Units: krwsem.h (the API and layout), task.h (descriptors, wake words, the
+ * and the reader-owned spin time-out (a fixed budget stands in).  The lock tools (lockdep with
+ * read/write semantics, lock_stat per mode, the probes) are called at the points
+ * krwsem_tools.h describes.  Units: krwsem.h (the API and layout), task.h (descriptors, wake words, the
  * read-lock record), osq.c, wait_lock.c, wait_list.h, futex.h.
  */
 #include "krwsem.h"
@@ -102,6 +103,7 @@
 #include "futex.h"
 #include "hung_task.h"
 #include "kmutex_int.h"
+#include "krwsem_tools.h"
 #include "lock_class.h"
 #include "osq.h"
 #include "task.h"
@@ -204,6 +206,7 @@ void (krwsem_init_flags)(struct krwsem *sem, unsigned flags)
 {
 	if (flags & ~KRWSEM_NO_SPIN)
 		misuse("krwsem_init_flags: unknown flag", sem);
+	krwsem_forget_event(sem); /* a new krwsem at this address: a new unnamed class */
 	memset(sem, 0, sizeof(*sem));
 	sem->options = (flags & KRWSEM_NO_SPIN) ? KRWSEM__OPT_NO_SPIN : 0;
 }
@@ -238,6 +241,7 @@ void krwsem_destroy(struct krwsem *sem)
 	if (count || kmx_load(&sem->wait_list, KMX_RELAXED) || kmx_load(&sem->osq_tail, KMX_RELAXED) ||
 	    kmx_load(&sem->wait_lock, KMX_RELAXED))
 		misuse("destroy of a krwsem with waiters", sem);
+	krwsem_forget_event(sem);
 	kmx_store(&sem->options, sem->options | KRWSEM__OPT_DESTROYED, KMX_RELAXED);
 	kmx_store(&sem->count, RWSEM_DESTROYED_COUNT, KMX_RELAXED);
 }
@@ -541,6 +545,7 @@ static void mark_wake(struct krwsem *sem, enum wake_type type, struct wake_q *q)
 			if (!(count & RWSEM_FLAG_HANDOFF) && waited_long_enough(head)) {
 				probe -= RWSEM_FLAG_HANDOFF;
 				head->handoff_set = true;
+				krwsem_handoff_event(sem, head->node.task, true);
 			}
 			kmx_add_return(&sem->count, -probe, KMX_RELAXED);
 			return;
@@ -744,10 +749,26 @@ static void release_read(struct krwsem *sem, bool held)
 	} while (!kmx_try_cmpxchg(&sem->count, &count, count - RWSEM_READER_BIAS, KMX_RELEASE));
 }
 
-void krwsem_up_read(struct krwsem *sem)
+static inline void up_read_common(struct krwsem *sem)
 {
 	forget_read_held(kmutex__self(), sem);
 	release_read(sem, true);
+}
+
+/* The public unlocks tell the tools in the debug build, the layered ones whenever they are on
+ * (krwsem_tools.h). */
+void krwsem_up_read(struct krwsem *sem)
+{
+	if (KRWSEM_PUBLIC_CALLS_SEEN && krwsem_tools_on())
+		krwsem_unlock_event(sem);
+	up_read_common(sem);
+}
+
+void krwsem__up_read(struct krwsem *sem)
+{
+	if (krwsem_tools_on())
+		krwsem_unlock_event(sem);
+	up_read_common(sem);
 }
 
 /* up_write or downgrade_write (call) by a thread that does not hold the write lock. */
@@ -774,7 +795,7 @@ static bool holds_write(const struct krwsem *sem, uint64_t count, const struct k
 	return (count & RWSEM_WRITER_LOCKED) && kmx_load(&sem->owner, KMX_RELAXED) == (uintptr_t)self;
 }
 
-void krwsem_up_write(struct krwsem *sem)
+static inline void up_write_common(struct krwsem *sem)
 {
 	struct kmutex_task *self = kmutex__self();
 	uint64_t count = kmx_load(&sem->count, KMX_RELAXED); /* a guess: the cmpxchg checks it */
@@ -792,6 +813,20 @@ void krwsem_up_write(struct krwsem *sem)
 	} while (!kmx_try_cmpxchg(&sem->count, &count, count - RWSEM_WRITER_LOCKED, KMX_RELEASE));
 }
 
+void krwsem_up_write(struct krwsem *sem)
+{
+	if (KRWSEM_PUBLIC_CALLS_SEEN && krwsem_tools_on())
+		krwsem_unlock_event(sem);
+	up_write_common(sem);
+}
+
+void krwsem__up_write(struct krwsem *sem)
+{
+	if (krwsem_tools_on())
+		krwsem_unlock_event(sem);
+	up_write_common(sem);
+}
+
 void krwsem_downgrade_write(struct krwsem *sem)
 {
 	struct kmutex_task *self = kmutex__self();
@@ -800,6 +835,8 @@ void krwsem_downgrade_write(struct krwsem *sem)
 
 	if (kmx_unlikely(!holds_write(sem, kmx_load(&sem->count, KMX_RELAXED), self)))
 		write_unlock_misuse(sem, "downgrade_write");
+	if (KRWSEM_PUBLIC_CALLS_SEEN && krwsem_tools_on())
+		krwsem_downgrade_event(sem);
 	reader_acquired(sem, self);
 	/* RELEASE: the write section, to the readers that join us without a writer's unlock. */
 	count = kmx_add_return(&sem->count, RWSEM_READER_BIAS - RWSEM_WRITER_LOCKED, KMX_RELEASE);
@@ -875,6 +912,7 @@ static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex
 {
 	struct krwsem_waiter waiter = { .node = { .task = self }, .type = WAITER_READ };
 	uint64_t adjustment = -RWSEM_READER_BIAS;
+	struct kmx_contention contention;
 	struct wake_q q;
 	int ret;
 
@@ -926,6 +964,7 @@ static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex
 		return -EINVAL;
 	}
 
+	krwsem_contention_begin(sem, KMX_LCB_F_READ, &contention);
 	q.n = 0;
 	lock_wait_list(sem);
 	if (!kmx_wait_list_first(&sem->wait_list)) {
@@ -936,6 +975,7 @@ static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex
 		 */
 		if (!(kmx_load(&sem->count, KMX_ACQUIRE) & RWSEM_WRITER_LOCKED)) {
 			unlock_wait_list(sem);
+			(void)krwsem_contention_end(sem, &contention, 0);
 			goto acquired;
 		}
 		adjustment += RWSEM_FLAG_WAITERS;
@@ -950,9 +990,11 @@ static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex
 	unlock_wait_list(sem);
 	wake_up_q(&q);
 
+	krwsem_contention_sleep(sem, KMX_LCB_F_READ, &contention);
 	kmx_hung_begin(self, KMX_BLOCKED_RWSEM_READ, sem, NULL, NULL, ip, (uint32_t)mode);
 	ret = read_wait(sem, self, &waiter, mode, deadline);
 	kmx_hung_end(self);
+	ret = krwsem_contention_end(sem, &contention, ret);
 	if (ret)
 		return ret;
 acquired:
@@ -1010,14 +1052,40 @@ static inline int down_read_try_common(struct krwsem *sem)
 	return 0;
 }
 
+/*
+ * The lock calls as the lock tools follow them (krwsem_tools.h): the layered calls whenever
+ * the tools are on, the public ones in the debug build.  ip: the program's call site, for
+ * lockdep's reports (CALLER, taken in the exported function).
+ */
+#define CALLER __builtin_return_address(0)
+
+static __attribute__((noinline)) int read_tracked(struct krwsem *sem, int mode,
+						  const struct timespec *deadline, const void *ip)
+{
+	krwsem_lockdep_before(sem, true, mode, ip);
+	return krwsem_lock_done(sem, true, false, down_read_common(sem, mode, deadline), ip);
+}
+
+static __attribute__((noinline)) int read_try_tracked(struct krwsem *sem, const void *ip)
+{
+	return krwsem_lock_done(sem, true, true, down_read_try_common(sem), ip);
+}
+
+#define READ_LOCK(sem, mode, deadline, seen)                                                  \
+	(kmx_unlikely((seen) && krwsem_tools_on()) ? read_tracked(sem, mode, deadline, CALLER) \
+						   : down_read_common(sem, mode, deadline))
+#define READ_TRY(sem, seen)                                                               \
+	(kmx_unlikely((seen) && krwsem_tools_on()) ? read_try_tracked(sem, CALLER)         \
+						   : down_read_try_common(sem))
+
 int krwsem__down_read(struct krwsem *sem, int mode, const struct timespec *deadline)
 {
-	return down_read_common(sem, mode, deadline);
+	return READ_LOCK(sem, mode, deadline, true);
 }
 
 int krwsem__down_read_try(struct krwsem *sem)
 {
-	return down_read_try_common(sem);
+	return READ_TRY(sem, true);
 }
 
 /* The public read calls: the write holder asking for a read lock is misuse here. */
@@ -1030,23 +1098,23 @@ static inline int checked_read(struct krwsem *sem, int ret)
 
 void krwsem_down_read(struct krwsem *sem)
 {
-	if (kmx_unlikely(checked_read(sem, down_read_common(sem, 0, NULL)) == -EAGAIN))
+	if (kmx_unlikely(checked_read(sem, READ_LOCK(sem, 0, NULL, KRWSEM_PUBLIC_CALLS_SEEN)) == -EAGAIN))
 		misuse("krwsem_down_read: reader count overflow", sem);
 }
 
 int krwsem_down_read_trylock(struct krwsem *sem)
 {
-	return down_read_try_common(sem) == 0;
+	return READ_TRY(sem, KRWSEM_PUBLIC_CALLS_SEEN) == 0;
 }
 
 int krwsem_down_read_interruptible(struct krwsem *sem)
 {
-	return checked_read(sem, down_read_common(sem, KMUTEX__INTERRUPTIBLE, NULL));
+	return checked_read(sem, READ_LOCK(sem, KMUTEX__INTERRUPTIBLE, NULL, KRWSEM_PUBLIC_CALLS_SEEN));
 }
 
 int krwsem_down_read_timeout(struct krwsem *sem, const struct timespec *deadline)
 {
-	return checked_read(sem, down_read_common(sem, KMUTEX__TIMED, deadline));
+	return checked_read(sem, READ_LOCK(sem, KMUTEX__TIMED, deadline, KRWSEM_PUBLIC_CALLS_SEEN));
 }
 
 /* ---- the write slow path ----------------------------------------------------------------- */
@@ -1108,6 +1176,8 @@ static bool try_write_lock(struct krwsem *sem, struct krwsem_waiter *waiter,
 	if (!take) {
 		if (new & RWSEM_FLAG_HANDOFF)
 			waiter->handoff_set = true; /* ours: only the head sets it */
+		if (new & ~count & RWSEM_FLAG_HANDOFF) /* count: the value replaced */
+			krwsem_handoff_event(sem, self, false);
 		return false;
 	}
 	kmx_wait_list_del(&sem->wait_list, &waiter->node);
@@ -1205,6 +1275,7 @@ static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmute
 						const void *ip)
 {
 	struct krwsem_waiter waiter = { .node = { .task = self }, .type = WAITER_WRITE };
+	struct kmx_contention contention;
 	struct wake_q q;
 	int ret;
 
@@ -1214,11 +1285,15 @@ static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmute
 		return -EDEADLK; /* the public calls report it as misuse (checked_write()) */
 	if (write_trylock_unqueued(sem, self))
 		return 0;
+	krwsem_contention_begin(sem, (sem->options & KRWSEM__OPT_NO_SPIN)
+					     ? KMX_LCB_F_WRITE : KMX_LCB_F_WRITE | KMX_LCB_F_SPIN,
+				&contention);
 	if (bad_timespec(mode, deadline))
-		return -EINVAL;
+		return krwsem_contention_end(sem, &contention, -EINVAL);
 	if (optimistic_spin(sem, self))
-		return 0;
+		return krwsem_contention_end(sem, &contention, 0);
 
+	krwsem_contention_sleep(sem, KMX_LCB_F_WRITE, &contention);
 	q.n = 0;
 	lock_wait_list(sem);
 	enqueue_waiter(sem, &waiter);
@@ -1237,7 +1312,7 @@ static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmute
 	kmx_hung_begin(self, KMX_BLOCKED_RWSEM_WRITE, sem, NULL, NULL, ip, (uint32_t)mode);
 	ret = write_wait(sem, self, &waiter, mode, deadline);
 	kmx_hung_end(self);
-	return ret;
+	return krwsem_contention_end(sem, &contention, ret);
 }
 
 static inline int down_write_common(struct krwsem *sem, int mode, const struct timespec *deadline)
@@ -1262,14 +1337,33 @@ static inline int down_write_try_common(struct krwsem *sem)
 	return -EBUSY;
 }
 
+static __attribute__((noinline)) int write_tracked(struct krwsem *sem, int mode,
+						   const struct timespec *deadline, const void *ip)
+{
+	krwsem_lockdep_before(sem, false, mode, ip);
+	return krwsem_lock_done(sem, false, false, down_write_common(sem, mode, deadline), ip);
+}
+
+static __attribute__((noinline)) int write_try_tracked(struct krwsem *sem, const void *ip)
+{
+	return krwsem_lock_done(sem, false, true, down_write_try_common(sem), ip);
+}
+
+#define WRITE_LOCK(sem, mode, deadline, seen)                                                  \
+	(kmx_unlikely((seen) && krwsem_tools_on()) ? write_tracked(sem, mode, deadline, CALLER) \
+						   : down_write_common(sem, mode, deadline))
+#define WRITE_TRY(sem, seen)                                                               \
+	(kmx_unlikely((seen) && krwsem_tools_on()) ? write_try_tracked(sem, CALLER)         \
+						   : down_write_try_common(sem))
+
 int krwsem__down_write(struct krwsem *sem, int mode, const struct timespec *deadline)
 {
-	return down_write_common(sem, mode, deadline);
+	return WRITE_LOCK(sem, mode, deadline, true);
 }
 
 int krwsem__down_write_try(struct krwsem *sem)
 {
-	return down_write_try_common(sem);
+	return WRITE_TRY(sem, true);
 }
 
 /* The public write calls: the holder asking again is misuse here (EDEADLK for a layer). */
@@ -1282,22 +1376,22 @@ static inline int checked_write(struct krwsem *sem, int ret)
 
 void krwsem_down_write(struct krwsem *sem)
 {
-	(void)checked_write(sem, down_write_common(sem, 0, NULL));
+	(void)checked_write(sem, WRITE_LOCK(sem, 0, NULL, KRWSEM_PUBLIC_CALLS_SEEN));
 }
 
 int krwsem_down_write_trylock(struct krwsem *sem)
 {
-	return down_write_try_common(sem) == 0;
+	return WRITE_TRY(sem, KRWSEM_PUBLIC_CALLS_SEEN) == 0;
 }
 
 int krwsem_down_write_interruptible(struct krwsem *sem)
 {
-	return checked_write(sem, down_write_common(sem, KMUTEX__INTERRUPTIBLE, NULL));
+	return checked_write(sem, WRITE_LOCK(sem, KMUTEX__INTERRUPTIBLE, NULL, KRWSEM_PUBLIC_CALLS_SEEN));
 }
 
 int krwsem_down_write_timeout(struct krwsem *sem, const struct timespec *deadline)
 {
-	return checked_write(sem, down_write_common(sem, KMUTEX__TIMED, deadline));
+	return checked_write(sem, WRITE_LOCK(sem, KMUTEX__TIMED, deadline, KRWSEM_PUBLIC_CALLS_SEEN));
 }
 
 /* ---- queries ----------------------------------------------------------------------------- */

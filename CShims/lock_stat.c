@@ -6,8 +6,9 @@
  * other value is a path: on, and at exit the report is written there and a CSV to PATH.csv.
  * kmutex_stat_enable() switches collection at run time.
  *
- * Storage: a fixed open-addressing table of classes keyed by the name pointer, in static
- * memory: the slow path must not call malloc or a pthread mutex (libkmutex-pthread interposes
+ * Storage: a fixed open-addressing table of classes keyed by the name pointer and the kind
+ * (a mutex; a reader-writer lock's read side or write side, the kernel's "-R" and "-W" rows
+ * of one class), in static memory: the slow path must not call malloc or a pthread mutex (libkmutex-pthread interposes
  * pthread_mutex_lock, and malloc may take one), and a class is found without a lock.  A class
  * slot is claimed once with a cmpxchg on its key and never freed.  When the table is full,
  * further classes are counted together under "(other classes)".
@@ -32,7 +33,7 @@ struct kmx_stat_switch kmx_stat_switch;
 static int acquisitions_seen;
 
 struct kmx_class_stat {
-	const char *key;              /* the name pointer; NULL: a free slot */
+	uintptr_t key;                /* class_key(name, kind); 0: a free slot */
 	uintptr_t last_contender;     /* task that contended last, for con-bounces */
 	uintptr_t last_acquirer;      /* task that acquired last, for acq-bounces */
 	uint64_t contentions, con_bounces, wait_nr, wait_min, wait_max, wait_total;
@@ -43,8 +44,29 @@ struct kmx_class_stat {
 #define CLASS_SLOTS 1024u /* a power of two */
 
 static struct kmx_class_stat classes[CLASS_SLOTS];
-static struct kmx_class_stat other_classes = { .key = "(other classes)" };
 static const char unnamed[] = "(unnamed)";
+static const char other_name[] = "(other classes)";
+static struct kmx_class_stat other_classes;
+
+/*
+ * A class's key: the name pointer shifted left, the kind (enum kmx_stat_kind) in the two low
+ * bits.  User-space addresses have their top bits clear on x86-64 and arm64, so nothing is
+ * lost, and one cmpxchg claims a slot for both.
+ */
+static uintptr_t class_key(const char *name, unsigned kind)
+{
+	return (uintptr_t)name << 2 | kind;
+}
+
+static const char *key_name(uintptr_t key)
+{
+	return key ? (const char *)(key >> 2) : NULL;
+}
+
+static unsigned key_kind(uintptr_t key)
+{
+	return (unsigned)(key & 3);
+}
 
 /* ---- collection ------------------------------------------------------------------------- */
 
@@ -56,23 +78,24 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint32_t hash_key(const char *key)
+static uint32_t hash_key(uintptr_t key)
 {
-	uint64_t h = ((uintptr_t)key >> 3) * 0x9e3779b97f4a7c15ull; /* Fibonacci hashing */
+	uint64_t h = (key >> 3) * 0x9e3779b97f4a7c15ull; /* Fibonacci hashing */
 
 	return (uint32_t)(h >> 54) & (CLASS_SLOTS - 1);
 }
 
-/* The class of a name pointer, claiming a free slot the first time. */
-static struct kmx_class_stat *class_of(const char *key)
+/* The class of a name pointer and kind, claiming a free slot the first time. */
+static struct kmx_class_stat *class_of(const char *name, unsigned kind)
 {
+	uintptr_t key = class_key(name ? name : unnamed, kind);
 	uint32_t i = hash_key(key);
 
 	for (uint32_t n = 0; n < CLASS_SLOTS; n++, i = (i + 1) & (CLASS_SLOTS - 1)) {
 		struct kmx_class_stat *cls = &classes[i];
 		/* ACQUIRE pairs with the RELEASE that claimed the slot: the report reads the
 		 * string the key points to (written before the claiming thread saw the name). */
-		const char *k = kmx_load(&cls->key, KMX_ACQUIRE), *expected = NULL;
+		uintptr_t k = kmx_load(&cls->key, KMX_ACQUIRE), expected = 0;
 
 		if (k == key)
 			return cls;
@@ -89,9 +112,7 @@ static struct kmx_class_stat *class_of(const char *key)
 static struct kmx_class_stat *class_of_lock(const struct kmutex *lock)
 {
 	/* A plain field, written at init and by kmutex_set_name, which the user orders with use. */
-	const char *name = lock->name;
-
-	return class_of(name ? name : unnamed);
+	return class_of(lock->name, KMX_STAT_MUTEX);
 }
 
 static void count(uint64_t *counter)
@@ -128,7 +149,12 @@ static bool bounced(uintptr_t *last)
 
 void kmx_stat_contended(struct kmutex *lock, struct kmx_contention *c)
 {
-	struct kmx_class_stat *cls = class_of_lock(lock);
+	kmx_stat_contended_class(lock->name, KMX_STAT_MUTEX, c);
+}
+
+void kmx_stat_contended_class(const char *name, unsigned kind, struct kmx_contention *c)
+{
+	struct kmx_class_stat *cls = class_of(name, kind);
 
 	count(&cls->contentions);
 	if (bounced(&cls->last_contender))
@@ -159,9 +185,23 @@ void kmx_stat_contention_end(struct kmx_contention *c, int ret)
 	}
 }
 
+__attribute__((noinline)) int kmx_contention_end_event(const void *lock, struct kmx_contention *c,
+							int ret)
+{
+	KMX_PROBE2(contention_end, lock, ret);
+	if (c->cls)
+		kmx_stat_contention_end(c, ret);
+	return ret;
+}
+
 void kmx_stat_handoff(struct kmutex *lock)
 {
 	count(&class_of_lock(lock)->handoffs);
+}
+
+void kmx_stat_handoff_class(const char *name, unsigned kind)
+{
+	count(&class_of(name, kind)->handoffs);
 }
 
 /*
@@ -172,7 +212,8 @@ void kmx_stat_handoff(struct kmutex *lock)
 #define HELD_MAX 16
 
 struct held_lock {
-	const struct kmutex *lock;
+	const void *lock;
+	struct kmx_class_stat *cls;
 	uint64_t since_ns;
 };
 
@@ -181,37 +222,49 @@ static __thread unsigned nr_held __attribute__((tls_model("initial-exec")));
 
 void kmx_stat_acquired(struct kmutex *lock)
 {
+	KMX_PROBE1(acquired, lock);
+	kmx_stat_acquired_class(lock, lock->name, KMX_STAT_MUTEX);
+}
+
+void kmx_stat_acquired_class(const void *lock, const char *name, unsigned kind)
+{
 	struct kmx_class_stat *cls;
 
-	KMX_PROBE1(acquired, lock);
 	if (!kmx_stat_enabled())
 		return;
-	cls = class_of_lock(lock);
+	cls = class_of(name, kind);
 	kmx_store(&acquisitions_seen, 1, KMX_RELAXED); /* a flag for the report's layout */
 	count(&cls->acquisitions);
 	if (bounced(&cls->last_acquirer))
 		count(&cls->acq_bounces);
 	if (nr_held < HELD_MAX)
-		held[nr_held++] = (struct held_lock){ lock, now_ns() };
+		held[nr_held++] = (struct held_lock){ lock, cls, now_ns() };
 }
 
 void kmx_stat_released(struct kmutex *lock)
 {
 	KMX_PROBE1(released, lock);
+	kmx_stat_released_class(lock);
+}
+
+/*
+ * The hold time goes to the class (and kind) the acquisition was counted in: a read lock's to
+ * the "-R" row.  The innermost entry of the lock: nested reads of one krwsem end in turn.
+ */
+void kmx_stat_released_class(const void *lock)
+{
 	/* Even with statistics just turned off: drop the entry, so the stack stays in step. */
 	for (unsigned i = nr_held; i-- > 0;) {
 		if (held[i].lock != lock)
 			continue;
 		uint64_t since = held[i].since_ns;
+		struct kmx_class_stat *cls = held[i].cls;
 
 		memmove(&held[i], &held[i + 1], (nr_held - i - 1) * sizeof(held[0]));
 		nr_held--;
-		if (kmx_stat_enabled()) {
-			struct kmx_class_stat *cls = class_of_lock(lock);
-
+		if (kmx_stat_enabled())
 			sample(&cls->hold_nr, &cls->hold_min, &cls->hold_max, &cls->hold_total,
 			       now_ns() - since);
-		}
 		return;
 	}
 }
@@ -255,9 +308,12 @@ void kmutex_stat_reset(void)
 
 static void snapshot(const struct kmx_class_stat *cls, struct kmx_stat_snapshot *s)
 {
+	/* ACQUIRE pairs with class_of()'s claim. */
+	uintptr_t key = cls == &other_classes ? class_key(other_name, KMX_STAT_MUTEX)
+					      : kmx_load(&cls->key, KMX_ACQUIRE);
 #define SNAP(field) kmx_load(&cls->field, KMX_RELAXED)
 	*s = (struct kmx_stat_snapshot){
-		.name = kmx_load(&cls->key, KMX_ACQUIRE), /* pairs with class_of()'s claim */
+		.name = key_name(key), .kind = key_kind(key),
 		.con_bounces = SNAP(con_bounces), .contentions = SNAP(contentions),
 		.wait_nr = SNAP(wait_nr), .wait_min_ns = SNAP(wait_min),
 		.wait_max_ns = SNAP(wait_max), .wait_total_ns = SNAP(wait_total),
@@ -276,16 +332,23 @@ static bool has_activity(const struct kmx_stat_snapshot *s)
 	return s->name && (s->contentions || s->acquisitions || s->handoffs);
 }
 
+/* The row's name: the class's, with "-R" or "-W" for a reader-writer lock's sides. */
+static const char *row_name(const struct kmx_stat_snapshot *r, char *buf, size_t len)
+{
+	if (r->kind == KMX_STAT_MUTEX)
+		return r->name;
+	snprintf(buf, len, "%s-%c", r->name, r->kind == KMX_STAT_READ ? 'R' : 'W');
+	return buf;
+}
+
 bool kmx_stat_get(const char *name, struct kmx_stat_snapshot *out)
 {
 	for (uint32_t i = 0; i <= CLASS_SLOTS; i++) {
-		const struct kmx_class_stat *cls = i < CLASS_SLOTS ? &classes[i] : &other_classes;
-		const char *key = kmx_load(&cls->key, KMX_ACQUIRE); /* as snapshot() */
+		char buf[256];
 
-		if (key && strcmp(key, name) == 0) {
-			snapshot(cls, out);
+		snapshot(i < CLASS_SLOTS ? &classes[i] : &other_classes, out);
+		if (out->name && strcmp(row_name(out, buf, sizeof(buf)), name) == 0)
 			return true;
-		}
 	}
 	return false;
 }
@@ -305,7 +368,9 @@ static int compare_rows(const void *a, const void *b)
 		return x->wait_total_ns > y->wait_total_ns ? -1 : 1;
 	if (x->acquisitions != y->acquisitions)
 		return x->acquisitions > y->acquisitions ? -1 : 1;
-	return strcmp(x->name, y->name);
+	if (strcmp(x->name, y->name))
+		return strcmp(x->name, y->name);
+	return (int)y->kind - (int)x->kind; /* -W before -R, as the kernel prints them */
 }
 
 static size_t collect_rows(void)
@@ -394,7 +459,9 @@ static void print_table(FILE *out, size_t n)
 	fputc('\n', out);
 	print_rule(out);
 	for (size_t r = 0; r < n; r++) {
-		fprintf(out, "\n%39.39s:", rows[r].name);
+		char name[256];
+
+		fprintf(out, "\n%39.39s:", row_name(&rows[r], name, sizeof(name)));
 		row_cells(&rows[r], acq, "-", cells);
 		for (size_t i = 0; i < NR_COLUMNS; i++)
 			fprintf(out, " %14s", cells[i]);
@@ -415,8 +482,10 @@ static void print_csv(FILE *out, size_t n)
 		fprintf(out, ",%s", columns[i]);
 	fputc('\n', out);
 	for (size_t r = 0; r < n; r++) {
+		char name[256];
+
 		fputc('"', out);
-		for (const char *p = rows[r].name; *p; p++) {
+		for (const char *p = row_name(&rows[r], name, sizeof(name)); *p; p++) {
 			if (*p == '"')
 				fputc('"', out);
 			fputc(*p, out);

@@ -26,6 +26,8 @@
 
 /* The contention_begin flags, with the values of the kernel's LCB_F_* (trace/events/lock.h). */
 #define KMX_LCB_F_SPIN  0x01u
+#define KMX_LCB_F_READ  0x02u /* krwsem: a reader waits */
+#define KMX_LCB_F_WRITE 0x04u /* krwsem: a writer waits */
 #define KMX_LCB_F_MUTEX 0x20u
 
 /*
@@ -56,6 +58,17 @@ struct kmx_contention {
 void kmx_stat_contended(struct kmutex *lock, struct kmx_contention *c);
 void kmx_stat_contention_end(struct kmx_contention *c, int ret);
 void kmx_stat_handoff(struct kmutex *lock);
+
+/*
+ * Reader-writer locks (krwsem) count each side in a row of its own, "name-R" and "name-W", as
+ * the kernel's lock_stat does for an rwsem class.  These take the class name (NULL: the
+ * "(unnamed)" class) and the kind; the mutex calls above are their KMX_STAT_MUTEX case.
+ */
+enum kmx_stat_kind { KMX_STAT_MUTEX = 0, KMX_STAT_READ = 1, KMX_STAT_WRITE = 2 };
+void kmx_stat_contended_class(const char *name, unsigned kind, struct kmx_contention *c);
+void kmx_stat_handoff_class(const char *name, unsigned kind);
+void kmx_stat_acquired_class(const void *lock, const char *name, unsigned kind);
+void kmx_stat_released_class(const void *lock);
 
 /*
  * For layered APIs that see every acquisition and release (libkmutex-pthread), and for the
@@ -89,13 +102,16 @@ static inline void kmx_contention_sleep(struct kmutex *lock, struct kmx_contenti
 	c->slept = true;
 }
 
-/* contention_end(lock, ret): 0 acquired, -EINTR, -ETIMEDOUT (or -EINVAL).  Returns ret. */
+/*
+ * contention_end(lock, ret): 0 acquired, -EINTR, -ETIMEDOUT (or -EINVAL).  Returns ret.
+ * Out of line, shared by kmutex and krwsem: contention_end has one probe site in the library
+ * (perf probe, 6.1, attaches only the first site of a name).
+ */
+int kmx_contention_end_event(const void *lock, struct kmx_contention *c, int ret);
+
 static inline int kmx_contention_end(struct kmutex *lock, struct kmx_contention *c, int ret)
 {
-	KMX_PROBE2(contention_end, lock, ret);
-	if (c->cls)
-		kmx_stat_contention_end(c, ret);
-	return ret;
+	return kmx_contention_end_event(lock, c, ret);
 }
 
 /* handoff(lock, next): an unlock handed the lock to the head waiter `next`. */
@@ -119,9 +135,13 @@ static inline void kmx_released_event(struct kmutex *lock)
 		kmx_stat_released(lock);
 }
 
-/* For tests: one class's counters, found by name ("(unnamed)" for unnamed mutexes). */
+/*
+ * For tests: one row's counters, found by the name the report prints ("(unnamed)" for unnamed
+ * mutexes, "x-R" and "x-W" for the two sides of reader-writer lock class x).
+ */
 struct kmx_stat_snapshot {
-	const char *name;
+	const char *name;             /* the class's name */
+	unsigned kind;                /* enum kmx_stat_kind */
 	uint64_t con_bounces, contentions, wait_nr, wait_min_ns, wait_max_ns, wait_total_ns;
 	uint64_t acq_bounces, acquisitions, hold_nr, hold_min_ns, hold_max_ns, hold_total_ns;
 	uint64_t spin_acquired, slept, handoffs, timeouts, interrupts;

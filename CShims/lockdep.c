@@ -62,6 +62,7 @@ struct node {
 struct edge {
 	uint32_t from, to;
 	uint32_t next;      /* next edge (index + 1) leaving `from` */
+	uint16_t from_read, to_read; /* the modes it was first seen in (KMX_LD_READ), for reports */
 	uint32_t nframes;
 	void *frames[EDGE_FRAMES]; /* where the edge was first seen: frames[0] is the lock call */
 };
@@ -71,7 +72,8 @@ struct held {
 	const void *ip;
 	uint64_t chain_key; /* hash of the nodes held from the bottom up to this one */
 	uint32_t node;
-	uint32_t trylock;
+	uint16_t trylock;   /* taken without blocking: a trylock, or a recursive read */
+	uint16_t read;      /* a read lock (KMX_LD_READ) */
 };
 
 struct thread_state {
@@ -142,10 +144,14 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
-/* The chain key of a stack with `node` pushed on a stack whose key is `key` (never 0). */
-static uint64_t chain_next(uint64_t key, uint32_t node)
+/*
+ * The chain key of a stack with `node` pushed, in read mode or not, on a stack whose key is
+ * `key` (never 0).  The mode is part of it, as in the kernel's hlock_id(), so that a chain's
+ * report names the modes it was seen in.
+ */
+static uint64_t chain_next(uint64_t key, uint32_t node, bool read)
 {
-	uint64_t k = mix64((key ^ node) * 0x9e3779b97f4a7c15ull);
+	uint64_t k = mix64((key ^ node ^ (read ? 1ull << 32 : 0)) * 0x9e3779b97f4a7c15ull);
 
 	return k ? k : 1;
 }
@@ -335,11 +341,17 @@ static void out_thread(void)
 	out("%s/%ld", comm, (long)syscall(SYS_gettid));
 }
 
-static void out_held_lock(const void *lock, uint32_t id, const void *ip)
+/* "lock" or "rlock", as the kernel's scenario tables write an acquisition. */
+static const char *verb(bool read)
+{
+	return read ? "rlock" : "lock";
+}
+
+static void out_held_lock(const void *lock, uint32_t id, bool read, const void *ip)
 {
 	out(" %p (", lock);
 	out_class(id);
-	out("), at: ");
+	out(")%s, at: ", read ? " for read" : "");
 	out_symbol(ip);
 	out("\n");
 	if (!nodes[id].name)
@@ -356,7 +368,7 @@ static void out_held_stack(const struct thread_state *ts)
 		out_class(ts->held[i].node);
 		out("), at: ");
 		out_symbol(ts->held[i].ip);
-		out("%s\n", ts->held[i].trylock ? " (trylock)" : "");
+		out("%s%s\n", ts->held[i].read ? " (read)" : "", ts->held[i].trylock ? " (trylock)" : "");
 	}
 }
 
@@ -409,7 +421,7 @@ static bool already_reported(uint32_t a, uint32_t b)
 /* ---- the recursive-locking check (the kernel's check_deadlock) ------------------------ */
 
 static void report_recursive(const struct thread_state *ts, const struct held *prev,
-			     const void *lock, uint32_t id, const void *ip)
+			     const void *lock, uint32_t id, bool read, const void *ip)
 {
 	out("\n============================================\n");
 	out("WARNING: possible recursive locking detected\n");
@@ -417,14 +429,14 @@ static void report_recursive(const struct thread_state *ts, const struct held *p
 	out("--------------------------------------------\n");
 	out_thread();
 	out(" is trying to acquire lock:\n");
-	out_held_lock(lock, id, ip);
+	out_held_lock(lock, id, read, ip);
 	out("\nbut task is already holding lock:\n");
-	out_held_lock(prev->lock, prev->node, prev->ip);
+	out_held_lock(prev->lock, prev->node, prev->read, prev->ip);
 	out("\nother info that might help us debug this:\n");
 	out(" Possible unsafe locking scenario:\n\n");
-	out("       CPU0\n       ----\n  lock(");
+	out("       CPU0\n       ----\n  %s(", verb(prev->read));
 	out_class(id);
-	out(");\n  lock(");
+	out(");\n  %s(", verb(read));
 	out_class(id);
 	out(");\n\n *** DEADLOCK ***\n\n");
 	out(" May be due to missing lock nesting notation (kmutex_lock_nested)\n");
@@ -433,15 +445,19 @@ static void report_recursive(const struct thread_state *ts, const struct held *p
 	report_finish();
 }
 
-/* Under graph_lock.  false: the node is already held (a report was made, once). */
+/*
+ * Under graph_lock.  false: the node is already held (a report was made, once).  Every
+ * acquisition that gets here can block; a recursive read (the same lock, held for read) never
+ * does, and kmx_lockdep_acquire() does not bring it here (lockdep.h, reader-writer locks).
+ */
 static bool check_recursive(const struct thread_state *ts, const void *lock, uint32_t id,
-			    const void *ip)
+			    bool read, const void *ip)
 {
 	for (uint32_t i = 0; i < ts->depth; i++) {
 		if (ts->held[i].node != id)
 			continue;
 		if (!already_reported(id, id))
-			report_recursive(ts, &ts->held[i], lock, id, ip);
+			report_recursive(ts, &ts->held[i], lock, id, read, ip);
 		return false;
 	}
 	return true;
@@ -497,10 +513,11 @@ static bool path_exists(uint32_t from, uint32_t target)
  * the layout of the kernel's print_circular_bug() and print_circular_lock_scenario().
  */
 static void report_circular(const struct thread_state *ts, const struct held *prev,
-			    const void *lock, uint32_t next, const void *ip)
+			    const void *lock, uint32_t next, bool read, const void *ip)
 {
 	static uint32_t path[MAX_NODES + 1]; /* under graph_lock; too big for a caller's stack */
 	uint32_t len = 0, parent;
+	const struct edge *into_prev; /* parent -> prev, the last step of the existing chain */
 	void *here[EDGE_FRAMES];
 	uint32_t nhere = capture_stack(here, EDGE_FRAMES, ip);
 
@@ -509,6 +526,7 @@ static void report_circular(const struct thread_state *ts, const struct held *pr
 		path[len++] = n;
 	path[len++] = next;
 	parent = path[1]; /* the class right before prev on the existing chain */
+	into_prev = &edges[bfs_via[prev->node] - 1];
 
 	out("\n======================================================\n");
 	out("WARNING: possible circular locking dependency detected\n");
@@ -516,9 +534,9 @@ static void report_circular(const struct thread_state *ts, const struct held *pr
 	out("------------------------------------------------------\n");
 	out_thread();
 	out(" is trying to acquire lock:\n");
-	out_held_lock(lock, next, ip);
+	out_held_lock(lock, next, read, ip);
 	out("\nbut task is already holding lock:\n");
-	out_held_lock(prev->lock, prev->node, prev->ip);
+	out_held_lock(prev->lock, prev->node, prev->read, prev->ip);
 	out("\nwhich lock already depends on the new lock.\n\n");
 	out("\nthe existing dependency chain (in reverse order) is:\n");
 	for (uint32_t i = 0; i + 1 < len; i++) {
@@ -545,13 +563,13 @@ static void report_circular(const struct thread_state *ts, const struct held *pr
 	out(" Possible unsafe locking scenario:\n\n");
 	out("       CPU0                    CPU1\n");
 	out("       ----                    ----\n");
-	out("  lock(");
+	out("  %s(", verb(prev->read));
 	out_class(prev->node);
-	out(");\n                               lock(");
+	out(");\n                               %s(", verb(into_prev->from_read));
 	out_class(parent);
-	out(");\n                               lock(");
+	out(");\n                               %s(", verb(into_prev->to_read));
 	out_class(prev->node);
-	out(");\n  lock(");
+	out(");\n  %s(", verb(read));
 	out_class(next);
 	out(");\n\n *** DEADLOCK ***\n");
 	out_held_stack(ts);
@@ -561,7 +579,7 @@ static void report_circular(const struct thread_state *ts, const struct held *pr
 
 /* Under graph_lock: add prev -> next unless it exists or would close a cycle (reported). */
 static void add_edge(const struct thread_state *ts, const struct held *prev, const void *lock,
-		     uint32_t next, const void *ip)
+		     uint32_t next, bool read, const void *ip)
 {
 	struct edge *e;
 
@@ -570,7 +588,7 @@ static void add_edge(const struct thread_state *ts, const struct held *prev, con
 	if (path_exists(next, prev->node)) {
 		/* Not added, so the graph stays acyclic and every later search is exact. */
 		if (!already_reported(prev->node, next))
-			report_circular(ts, prev, lock, next, ip);
+			report_circular(ts, prev, lock, next, read, ip);
 		return;
 	}
 	if (nr_edges == MAX_EDGES) {
@@ -580,6 +598,8 @@ static void add_edge(const struct thread_state *ts, const struct held *prev, con
 	e = &edges[nr_edges++];
 	e->from = prev->node;
 	e->to = next;
+	e->from_read = prev->read;
+	e->to_read = read;
 	e->nframes = capture_stack(e->frames, EDGE_FRAMES, ip);
 	e->next = nodes[prev->node].after;
 	nodes[prev->node].after = nr_edges; /* index + 1 */
@@ -592,10 +612,10 @@ static void add_edge(const struct thread_state *ts, const struct held *prev, con
  * the dependencies follow by transitivity from the edges added when it was taken).
  */
 static void add_edges_from_held(const struct thread_state *ts, const void *lock, uint32_t next,
-				const void *ip)
+				bool read, const void *ip)
 {
 	for (uint32_t i = ts->depth; i-- > 0;) {
-		add_edge(ts, &ts->held[i], lock, next, ip);
+		add_edge(ts, &ts->held[i], lock, next, read, ip);
 		if (!ts->held[i].trylock)
 			break;
 	}
@@ -603,12 +623,12 @@ static void add_edges_from_held(const struct thread_state *ts, const void *lock,
 
 /* A chain not seen before: check it, add its edges, cache it (the kernel's validate_chain). */
 static void validate_chain(const struct thread_state *ts, const void *lock, uint32_t next,
-			   uint64_t key, const void *ip)
+			   bool read, uint64_t key, const void *ip)
 {
 	kmx_wait_lock(&graph_lock);
 	if (!chain_cached(key)) { /* another thread may have validated it meanwhile */
-		if (check_recursive(ts, lock, next, ip))
-			add_edges_from_held(ts, lock, next, ip);
+		if (check_recursive(ts, lock, next, read, ip))
+			add_edges_from_held(ts, lock, next, read, ip);
 		chain_add(key);
 	}
 	kmx_wait_unlock(&graph_lock);
@@ -644,10 +664,25 @@ static void overflow(struct thread_state *ts)
 	}
 }
 
+/*
+ * A read of a lock this thread holds for read: krwsem lets it in at once, whatever waits
+ * (lockdep.h, reader-writer locks), so it is taken without blocking.
+ */
+static bool recursive_read(const struct thread_state *ts, const void *lock, unsigned flags)
+{
+	if (!(flags & KMX_LD_READ))
+		return false;
+	for (uint32_t i = ts->depth; i-- > 0;)
+		if (ts->held[i].lock == lock && ts->held[i].read)
+			return true;
+	return false;
+}
+
 void kmx_lockdep_acquire(const void *lock, const void *class_key, const char *name,
 			 unsigned subclass, unsigned flags, const void *ip)
 {
 	struct thread_state *ts = &ld_self;
+	bool read = flags & KMX_LD_READ;
 	struct held *h;
 	uint32_t id;
 	uint64_t key;
@@ -670,16 +705,27 @@ void kmx_lockdep_acquire(const void *lock, const void *class_key, const char *na
 	id = node_of(lock, class_key, name, subclass);
 	if (!id)
 		return;
-	key = chain_next(ts->depth ? ts->held[ts->depth - 1].chain_key : CHAIN_ROOT, id);
+	if (recursive_read(ts, lock, flags))
+		flags |= KMX_LD_TRYLOCK;
+	key = chain_next(ts->depth ? ts->held[ts->depth - 1].chain_key : CHAIN_ROOT, id, read);
 	/* A trylock cannot block: nothing to check, no edge (kernel: validate_chain()). */
 	if (!(flags & KMX_LD_TRYLOCK) && !chain_cached(key))
-		validate_chain(ts, lock, id, key, ip);
+		validate_chain(ts, lock, id, read, key, ip);
 	h = &ts->held[ts->depth++];
 	h->lock = lock;
 	h->ip = ip;
 	h->chain_key = key;
 	h->node = id;
 	h->trylock = !!(flags & KMX_LD_TRYLOCK);
+	h->read = read;
+}
+
+/* The chain keys of the entries from `from` up, after one below them changed. */
+static void rekey_from(struct thread_state *ts, uint32_t from)
+{
+	for (uint32_t i = from; i < ts->depth; i++)
+		ts->held[i].chain_key = chain_next(i ? ts->held[i - 1].chain_key : CHAIN_ROOT,
+						   ts->held[i].node, ts->held[i].read);
 }
 
 void kmx_lockdep_release(const void *lock)
@@ -699,10 +745,25 @@ void kmx_lockdep_release(const void *lock)
 	/* Out of order: close the gap and recompute the keys above it (kernel:
 	 * reacquire_held_locks(), without re-validating: edges only come from acquisitions). */
 	ts->depth--;
-	for (; i < ts->depth; i++) {
-		ts->held[i] = ts->held[i + 1];
-		ts->held[i].chain_key =
-			chain_next(i ? ts->held[i - 1].chain_key : CHAIN_ROOT, ts->held[i].node);
+	memmove(&ts->held[i], &ts->held[i + 1], (ts->depth - i) * sizeof(ts->held[0]));
+	rekey_from(ts, i);
+}
+
+/*
+ * The write lock became a read lock (the kernel's lock_downgrade()): the entry stays where it
+ * is, in read mode.  Nothing is checked: a downgrade never blocks.  The topmost write entry of
+ * the lock, should a broken program hold it twice.
+ */
+void kmx_lockdep_downgrade(const void *lock)
+{
+	struct thread_state *ts = &ld_self;
+
+	for (uint32_t i = ts->depth; i-- > 0;) {
+		if (ts->held[i].lock == lock && !ts->held[i].read) {
+			ts->held[i].read = 1;
+			rekey_from(ts, i);
+			return;
+		}
 	}
 }
 

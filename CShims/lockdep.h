@@ -20,6 +20,28 @@
  * not checked (they cannot block).  Each held sequence validated once is cached by a hash of it
  * (the kernel's chain key), so the steady state pays two hash lookups and no graph search.
  *
+ * Reader-writer locks (krwsem, and pthread rwlocks through the drop-in), after the kernel's
+ * recursive-read support (v5.10, Boqun Feng; lockdep-design.rst, "Dependency types and strong
+ * dependency paths").  The kernel tells recursive readers (not blocked by a waiting writer)
+ * from non-recursive ones (blocked by one), and finds deadlocks as "strong" cycles, which
+ * skip any step into a recursive reader followed by a step out of a reader.  A krwsem read is
+ * non-recursive in that sense (a reader queues behind a waiting writer, the fairness that
+ * bounds the writer's wait), with one exception: a thread that already holds the same krwsem
+ * for read is let in at once, whatever waits (krwsem.c, "recursive reads").  That acquisition
+ * cannot block at all, so it adds no dependency and is not checked, like a trylock; every
+ * other one can block, as a writer or a non-recursive reader, so every edge lockdep adds ends
+ * in an "N" (non-recursive) acquisition, every cycle is strong, and the plain cycle search is
+ * the kernel's check for these lock kinds.  What this gives:
+ *  - a read of a lock the thread holds for read: no report (a recursive read is not AA);
+ *  - any other acquisition of a held class (read then write, write then read, write then
+ *    write, and read then read of two locks of one class, as the kernel reports for rwsem's
+ *    down_read): "possible recursive locking";
+ *  - an inversion between two locks in any modes (A read then B write, B write then A read;
+ *    read-read ABBA too, which deadlocks once writers queue on both): "circular dependency".
+ * Reports print a read acquisition as rlock(X), as the kernel does.  A read lock released by
+ * another thread than the one that took it (glibc allows it) is not followed: the taker's
+ * stack keeps the entry (the kernel's rwsem has up_read_non_owner() for the same case).
+ *
  * Memory is static (no malloc on this path: the pthread drop-in runs inside
  * pthread_mutex_lock); the graph is guarded by an internal wait_lock, never a pthread mutex.
  * When a table fills, lockdep says so once and turns itself off.
@@ -38,6 +60,7 @@
 /* flags of kmx_lockdep_acquire() */
 #define KMX_LD_TRYLOCK 0x1u /* acquired without blocking: push, no edge, no check */
 #define KMX_LD_WAIT    0x2u /* interruptible or timed: may block, so checked like a lock */
+#define KMX_LD_READ    0x4u /* a read (shared) lock of a reader-writer lock (krwsem) */
 
 /* ---- exported interface (also for the pthread drop-in) --------------------------------- */
 
@@ -69,6 +92,8 @@ void kmx_lockdep_acquire(const void *lock, const void *class_key, const char *na
 			 unsigned subclass, unsigned flags, const void *ip);
 /* The calling thread no longer holds lock.  A lock it does not hold is ignored here. */
 void kmx_lockdep_release(const void *lock);
+/* The calling thread's write lock on lock became a read lock (krwsem_downgrade_write()). */
+void kmx_lockdep_downgrade(const void *lock);
 /*
  * The memory at lock no longer holds that lock (destroyed, or about to be initialized
  * again): its address-keyed class is retired, so a new lock at that address starts afresh.

@@ -1,7 +1,8 @@
 # lockdep (issue 11): lock-order validation in the debug build, KMUTEX_LOCKDEP=1.
 #  - test-lockdep: the kernel selftest scenarios (Tests/lockdep/scenarios.c), each reported or
 #    not as the kernel's lockdep would, once; then clean runs (no report allowed) of the unit
-#    tests, the kcond tests and the stress test built against the debug library.
+#    tests, the kcond tests, the stress test, and krwsem's unit tests and stress, built against
+#    the debug library.
 #  - bench-lockdep: cost per lock+unlock with lockdep on, against the unchecked debug build,
 #    Helgrind and gcc's ThreadSanitizer, and what each finds (Tests/lockdep/bench.c).
 # Outputs in build/lockdep/.  Every binary runs under `timeout`.
@@ -41,19 +42,29 @@ $(LOCKDEP_DIR)/stress: Tests/stress/stress.c $(CTEST_HDRS) $(BUILD)/debug/libkmu
 	@mkdir -p $(@D)
 	$(CC) $(LOCKDEP_CFLAGS) -o $@ $< $(BUILD)/debug/libkmutex.a -lpthread
 
+# krwsem (issue 22): its unit tests and its stress, debug build, KMUTEX_LOCKDEP=1: no report.
+$(LOCKDEP_DIR)/krwsem-unit: Tests/unit/krwsem.c $(CTEST_HDRS) $(BUILD)/debug/libkmutex.a
+	@mkdir -p $(@D)
+	$(CC) $(LOCKDEP_CFLAGS) -o $@ $< $(BUILD)/debug/libkmutex.a -lpthread
+$(LOCKDEP_DIR)/krwsem-stress: Tests/stress/rwsem_stress.c $(CTEST_HDRS) $(BUILD)/debug/libkmutex.a
+	@mkdir -p $(@D)
+	$(CC) $(LOCKDEP_CFLAGS) -o $@ $< $(BUILD)/debug/libkmutex.a -lpthread
+
 # The kcond unit test is in flight on main; run it when it is there.
 LOCKDEP_KCOND := $(if $(wildcard Tests/unit/kcond.c),kcond)
 
 .PHONY: test-lockdep
-test-lockdep: $(addprefix $(LOCKDEP_DIR)/,scenarios scenarios-asan unit $(LOCKDEP_KCOND) stress)
+test-lockdep: $(addprefix $(LOCKDEP_DIR)/,scenarios scenarios-asan unit $(LOCKDEP_KCOND) stress krwsem-unit krwsem-stress)
 	@echo "== lockdep: kernel selftest scenarios (each reported or not, exactly once)"
 	@$(call lockdep_run,$(LOCKDEP_DIR)/scenarios,scenarios)
 	@echo "== lockdep: the same scenarios, validator under ASan+UBSan"
 	@$(call lockdep_run,env ASAN_OPTIONS=detect_leaks=0 $(LOCKDEP_DIR)/scenarios-asan > $(LOCKDEP_DIR)/scenarios-asan.out,scenarios-asan); tail -n 1 $(LOCKDEP_DIR)/scenarios-asan.out
-	@echo "== lockdep: clean runs with KMUTEX_LOCKDEP=1 (debug build): unit $(LOCKDEP_KCOND) stress"
+	@echo "== lockdep: clean runs with KMUTEX_LOCKDEP=1 (debug build): unit $(LOCKDEP_KCOND) stress krwsem-unit krwsem-stress"
 	@$(call lockdep_clean,$(LOCKDEP_DIR)/unit,unit)
 	@$(if $(LOCKDEP_KCOND),$(call lockdep_clean,$(LOCKDEP_DIR)/kcond,kcond))
 	@$(call lockdep_clean,$(LOCKDEP_DIR)/stress $(LOCKDEP_STRESS),stress)
+	@$(call lockdep_clean,$(LOCKDEP_DIR)/krwsem-unit,krwsem-unit)
+	@$(call lockdep_clean,$(LOCKDEP_DIR)/krwsem-stress -d 2 -r 3 -w 2,krwsem-stress)
 
 TESTS += test-lockdep
 

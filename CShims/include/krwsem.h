@@ -156,6 +156,14 @@ int krwsem__down_read(struct krwsem *sem, int mode, const struct timespec *deadl
 int krwsem__down_read_try(struct krwsem *sem);
 int krwsem__down_write(struct krwsem *sem, int mode, const struct timespec *deadline);
 int krwsem__down_write_try(struct krwsem *sem);
+/*
+ * A layered API takes and releases through these krwsem__ calls: the lock tools (lockdep,
+ * lock_stat's acquisitions and hold times, the acquire/unlock probes) follow them whenever
+ * KMUTEX_LOCKDEP or KMUTEX_STAT is on, at the cost of one test of those switches per call; the
+ * public calls are followed only in the debug build (CShims/krwsem_tools.h).
+ */
+void krwsem__up_read(struct krwsem *sem);
+void krwsem__up_write(struct krwsem *sem);
 
 #ifdef __cplusplus
 }

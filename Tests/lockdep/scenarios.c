@@ -1,7 +1,11 @@
 /*
  * Lockdep scenarios: the mutex column of the kernel's locking selftests (lib/locking-selftest.c:
  * AA, ABBA, ABBCCA, ABCABC, ABBCCDDA, ABCDBDDA, ABCDBCDA, unlock order), the nested-subclass
- * cases, and trylock / timed / interruptible variants.  None of them deadlocks: each runs in
+ * cases, and trylock / timed / interruptible variants; then the krwsem rows, after the
+ * selftests' rwsem column and their reader rows (recursive read-lock, mixed read-write and
+ * write-read, the mixed ABBAs, the chain-cached one), with krwsem's one departure: a read of
+ * a krwsem the thread already reads is let in past waiting writers, so it is no deadlock and
+ * no report, where the kernel's non-recursive down_read is reported (lockdep.h).  None of them deadlocks: each runs in
  * one thread (or in threads one after the other), and lockdep must report exactly what the
  * kernel's lockdep would, from the orders alone.
  *
@@ -35,6 +39,9 @@ DEFINE_KMUTEX(lock_c);
 DEFINE_KMUTEX(lock_d);
 static struct kmutex x1, x2; /* two instances of class "X" (set in main of the child) */
 static struct kmutex anon1, anon2; /* unnamed: each its own class */
+DEFINE_KRWSEM(rw_x);
+DEFINE_KRWSEM(rw_y);
+static struct krwsem rx1, rx2; /* two instances of class "RX" (set in main of the child) */
 
 #define A (&lock_a)
 #define B (&lock_b)
@@ -249,6 +256,102 @@ void s_kcond(void)
 	lock_unlock_2(A, B);
 }
 
+/* ---- krwsem: read and write (the selftests' RL/WL/RU/WU on an rwsem) ------------------- */
+
+#define RL(s) krwsem_down_read(s)
+#define RU(s) krwsem_up_read(s)
+#define WL(s) krwsem_down_write(s)
+#define WU(s) krwsem_up_write(s)
+#define X (&rw_x)
+#define Y (&rw_y)
+
+/* A lock that would wait on the caller itself: lockdep reports it first, then the deadline
+ * (already past) ends the wait, so the scenario goes on without deadlocking. */
+static void read_would_block(struct krwsem *s)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (krwsem_down_read_timeout(s, &now) == 0)
+		abort();
+}
+static void write_would_block(struct krwsem *s)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (krwsem_down_write_timeout(s, &now) == 0)
+		abort();
+}
+
+/* "recursive read-lock": the kernel reports it for rwsem; a krwsem lets it in. */
+void s_rw_recursive_read(void) { RL(X); RL(X); RU(X); RU(X); }
+/* The nested read under another lock cannot wait either: no Y -> X dependency. */
+void s_rw_recursive_read_under(void)
+{
+	RL(X); WL(Y); RL(X); RU(X); WU(Y); RU(X);
+	lock_unlock_2(A, B);
+}
+/* "mixed read-write-lock" and "mixed write-read-lock": AA on one instance. */
+void s_rw_read_write(void) { RL(X); write_would_block(X); RU(X); }
+void s_rw_write_read(void) { WL(X); read_would_block(X); WU(X); }
+/* Two instances of one class, both read: the kernel's rwsem AA (a waiting writer on each). */
+void s_rw_read_read_class(void) { RL(&rx1); RL(&rx2); RU(&rx2); RU(&rx1); }
+/* "mixed read-lock/lock-write ABBA": X read then A, A then X write. */
+void s_rw_rl_lw_abba(void)
+{
+	RL(X); kmutex_lock(A); kmutex_unlock(A); RU(X);
+	kmutex_lock(A); WL(X); WU(X); kmutex_unlock(A);
+}
+/* "mixed read-lock/lock-read ABBA": reported for rwsem (and krwsem), where a writer queued on
+ * X blocks the second reader; only the kernel's recursive rwlock readers pass it. */
+void s_rw_rl_lr_abba(void)
+{
+	RL(X); kmutex_lock(A); kmutex_unlock(A); RU(X);
+	kmutex_lock(A); RL(X); RU(X); kmutex_unlock(A);
+}
+/* "mixed write-lock/lock-write ABBA". */
+void s_rw_wl_lw_abba(void)
+{
+	WL(X); kmutex_lock(A); kmutex_unlock(A); WU(X);
+	kmutex_lock(A); WL(X); WU(X); kmutex_unlock(A);
+}
+/* Read-read ABBA between two krwsems: a writer queued on each makes it a deadlock. */
+void s_rw_read_read_abba(void)
+{
+	RL(X); RL(Y); RU(Y); RU(X);
+	RL(Y); RL(X); RU(X); RU(Y);
+}
+/* "chain cached mixed R-L/L-W ABBA": the R-L chain validated and cached first. */
+void s_rw_chain_cached(void)
+{
+	RL(X); kmutex_lock(A); kmutex_unlock(A); RU(X);
+	RL(X); kmutex_lock(A); kmutex_unlock(A); RU(X);
+	kmutex_lock(A); WL(X); WU(X); kmutex_unlock(A);
+}
+/* Trylocks cannot wait, in either mode: no report. */
+void s_rw_trylock_abba(void)
+{
+	WL(X); kmutex_lock(A); kmutex_unlock(A); WU(X);
+	kmutex_lock(A);
+	if (krwsem_down_read_trylock(X))
+		RU(X);
+	if (krwsem_down_write_trylock(X))
+		WU(X);
+	kmutex_unlock(A);
+}
+/* A downgraded write lock is a read lock: a read of it again is recursive, not AA. */
+void s_rw_downgrade(void)
+{
+	WL(X); krwsem_downgrade_write(X); RL(X); RU(X); RU(X);
+}
+/* Same order in both modes, and out-of-order release: nothing to report. */
+void s_rw_clean(void)
+{
+	RL(X); WL(Y); RU(X); WU(Y);
+	WL(X); RL(Y); RU(Y); WU(X);
+}
+
 /* ---- the table ------------------------------------------------------------------------- */
 
 enum { NONE, CIRCULAR, RECURSIVE };
@@ -289,6 +392,23 @@ static const struct scenario scenarios[] = {
 	{ "ABBA-lockdep-off", s_abba, NONE, "0", 0, { 0 } },
 	{ "overflow", s_overflow, NONE, "1", 0, { "holds more than 48 locks (MAX_LOCK_DEPTH)" } },
 	{ "kcond-relock", s_kcond, NONE, "1", 0, { 0 } },
+	{ "rwsem-recursive-read", s_rw_recursive_read, NONE, "1", 0, { 0 } },
+	{ "rwsem-recursive-read-under-lock", s_rw_recursive_read_under, NONE, "1", 0, { 0 } },
+	{ "rwsem-read-write", s_rw_read_write, RECURSIVE, "1", 0,
+	  { "(rw_x) for read, at: s_rw_read_write+", "  rlock(rw_x);\n  lock(rw_x);" } },
+	{ "rwsem-write-read", s_rw_write_read, RECURSIVE, "1", 0, { "  lock(rw_x);\n  rlock(rw_x);" } },
+	{ "rwsem-read-read-same-class", s_rw_read_read_class, RECURSIVE, "1", 0,
+	  { "(RX) for read", "  rlock(RX);\n  rlock(RX);" } },
+	{ "rwsem-RL-LW-ABBA", s_rw_rl_lw_abba, CIRCULAR, "1", 0,
+	  { "  lock(lock_a);\n                               rlock(rw_x);\n                               lock(lock_a);\n  lock(rw_x);" } },
+	{ "rwsem-RL-LR-ABBA", s_rw_rl_lr_abba, CIRCULAR, "1", 0, { "  rlock(rw_x);\n\n *** DEADLOCK" } },
+	{ "rwsem-WL-LW-ABBA", s_rw_wl_lw_abba, CIRCULAR, "1", 0, { "(rw_x)", "(lock_a)" } },
+	{ "rwsem-read-read-ABBA", s_rw_read_read_abba, CIRCULAR, "1", 0,
+	  { "  rlock(rw_y);\n                               rlock(rw_x);\n                               rlock(rw_y);\n  rlock(rw_x);" } },
+	{ "rwsem-chain-cached-RL-LW", s_rw_chain_cached, CIRCULAR, "1", 0, { "(rw_x)" } },
+	{ "rwsem-trylock-ABBA", s_rw_trylock_abba, NONE, "1", 0, { 0 } },
+	{ "rwsem-downgrade-read", s_rw_downgrade, NONE, "1", 0, { 0 } },
+	{ "rwsem-clean", s_rw_clean, NONE, "1", 0, { 0 } },
 };
 #define NR_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -299,6 +419,8 @@ static int child(const struct scenario *s)
 
 	kmutex_set_name(&x1, "X");
 	kmutex_set_name(&x2, "X");
+	krwsem_set_name(&rx1, "RX");
+	krwsem_set_name(&rx2, "RX");
 	s->body();
 	kmx_lockdep_get_stats(&first);
 	s->body();
