@@ -49,6 +49,8 @@ uint64_t bench_work(uint64_t iters);
 void bench_calibrate(void);
 uint64_t bench_ns_to_iters(uint64_t ns);
 int bench_ncpus(void);
+void bench_print_machine(FILE *out, const char *program, const char *profile);
+uint64_t bench_next_random(uint64_t *state); /* xorshift64; *state never 0 */
 /* Aborts with a one-line message: the benchmark cannot go on. */
 void bench_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void *bench_xcalloc(size_t n, size_t size);

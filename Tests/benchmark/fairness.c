@@ -18,17 +18,6 @@ static bool in_process(const struct bench_lock *l)
 	return !l->uncontended_only && !l->external;
 }
 
-/* xorshift64: cheap per-thread randomness for the torture delays. */
-static uint64_t next_random(uint64_t *state)
-{
-	uint64_t x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *state = x;
-}
-
 static void run_threads(int n, void *(*fn)(void *), void *args, size_t argsize, int *stop,
 			uint64_t ms)
 {
@@ -76,7 +65,7 @@ static void *torture_writer(void *arg)
 	uint64_t sink = 0;
 
 	while (!stopped(&t->stop)) {
-		uint64_t r = next_random(&w->seed);
+		uint64_t r = bench_next_random(&w->seed);
 
 		t->l->lock(t->obj);
 		/* RELAXED: under a working lock these never race; a broken one shows as a fail. */

@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -233,30 +232,6 @@ static void apply_profile(struct options *o)
 			cfg->locks[cfg->nlocks++] = bench_locks[i];
 }
 
-static void print_machine(const struct bench_config *cfg, FILE *out)
-{
-	struct utsname u;
-	char model[256] = "unknown CPU", line[256], load[64] = "?";
-	FILE *f = fopen("/proc/cpuinfo", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
-			model[strcspn(model, "\n")] = 0;
-			break;
-		}
-	if (f)
-		fclose(f);
-	f = fopen("/proc/loadavg", "r");
-	if (f && fgets(load, sizeof(load), f))
-		load[strcspn(load, "\n")] = 0;
-	if (f)
-		fclose(f);
-	uname(&u);
-	fprintf(out, "kmutex-bench, profile %s: %d CPUs (%s), Linux %s; load average at start: %s\n",
-		cfg->profile, bench_ncpus(), model, u.release, load);
-}
-
 static bool mode_is(const char *mode, const char *a, const char *b)
 {
 	return !strcmp(mode, a) || (b && !strcmp(mode, b));
@@ -275,7 +250,7 @@ static int run_modes(struct options *o, FILE *out)
 	const char *m = o->mode;
 	int failed = 0;
 
-	print_machine(cfg, out);
+	bench_print_machine(out, "kmutex-bench", cfg->profile);
 	settle_swift(cfg, o->no_swift, out);
 	bench_calibrate();
 	if (mode_is(m, "all", "uncontended")) {

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +86,42 @@ uint64_t bench_ns_to_iters(uint64_t ns)
 	if (work_iters_per_ns == 0)
 		bench_die("internal: busy work used before bench_calibrate()");
 	return (uint64_t)((double)ns * work_iters_per_ns + 0.5);
+}
+
+/* The first line of a report: the program, its profile, the machine and its load. */
+void bench_print_machine(FILE *out, const char *program, const char *profile)
+{
+	struct utsname u;
+	char model[256] = "unknown CPU", line[256], load[64] = "?";
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
+			model[strcspn(model, "\n")] = 0;
+			break;
+		}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/loadavg", "r");
+	if (f && fgets(load, sizeof(load), f))
+		load[strcspn(load, "\n")] = 0;
+	if (f)
+		fclose(f);
+	uname(&u);
+	fprintf(out, "%s, profile %s: %d CPUs (%s), Linux %s; load average at start: %s\n",
+		program, profile, bench_ncpus(), model, u.release, load);
+}
+
+/* xorshift64: cheap per-thread randomness (a state that is never 0). */
+uint64_t bench_next_random(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *state = x;
 }
 
 int bench_ncpus(void)

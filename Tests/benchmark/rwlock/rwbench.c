@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "../bench.h"
@@ -147,9 +146,9 @@ static const char *out_dir = "build/bench/rwlock";
 static FILE *report; /* the tables, collected, printed at the end */
 
 /* Critical sections and the work between them, in ns of calibrated busy work. */
-#define READ_CS_NS  100
-#define WRITE_CS_NS 100
-#define OUTSIDE_NS  200
+#define READ_CS_NS  50
+#define WRITE_CS_NS 50
+#define OUTSIDE_NS  100
 
 /* The waits scenarios: issue 22's "four readers with overlapping 200 us holds and one writer
  * asking every millisecond", and its mirror. */
@@ -254,16 +253,6 @@ struct tp_thread {
 	uint64_t sink;
 } __attribute__((aligned(BENCH_CACHELINE)));
 
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 static void *tp_worker(void *arg)
 {
 	struct tp_thread *me = arg;
@@ -275,7 +264,7 @@ static void *tp_worker(void *arg)
 	while (!__atomic_load_n(&s->go, __ATOMIC_ACQUIRE))
 		sched_yield();
 	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
-		if (xorshift(&me->seed) % 1000 < s->write_permille) {
+		if (bench_next_random(&me->seed) % 1000 < s->write_permille) {
 			l->wrlock(s->lock);
 			s->a++;
 			sink += bench_work(s->write_iters);
@@ -630,9 +619,8 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
 	const char *mode = "all";
-	char *text = NULL, load[64] = "?";
+	char *text = NULL;
 	size_t len = 0;
-	struct utsname u;
 	FILE *f;
 	int i = 1;
 
@@ -668,14 +656,7 @@ int main(int argc, char **argv)
 	report = open_memstream(&text, &len);
 	if (!report)
 		bench_die("open_memstream: %s", strerror(errno));
-	f = fopen("/proc/loadavg", "r");
-	if (f && fgets(load, sizeof(load), f))
-		load[strcspn(load, "\n")] = 0;
-	if (f)
-		fclose(f);
-	uname(&u);
-	fprintf(report, "krwsem-bench, profile %s: %d CPUs, Linux %s; load average at start: %s\n",
-		prof->name, bench_ncpus(), u.release, load);
+	bench_print_machine(report, "krwsem-bench", prof->name);
 	bench_calibrate();
 	if (!strcmp(mode, "all") || !strcmp(mode, "uncontended"))
 		run_uncontended();
