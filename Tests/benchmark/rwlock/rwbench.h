@@ -5,6 +5,7 @@
 #ifndef RWBENCH_H
 #define RWBENCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,7 @@ struct rw_lock {
 	/* n read (or write) lock+unlock pairs with the calls inlined: the uncontended cost. */
 	void (*read_pairs)(void *lock, uint64_t n);
 	void (*write_pairs)(void *lock, uint64_t n);
+	bool uncontended_only;              /* a variant whose cost alone is of interest */
 };
 
 /* absl::Mutex in reader mode (ReaderLock) and writer mode (Lock), from rwlocks_absl.cc. */

@@ -46,5 +46,5 @@ void write_pairs(void *obj, uint64_t n)
 
 extern "C" const struct rw_lock rw_lock_absl = {
 	"absl-rw", "absl::Mutex, ReaderLock/Lock (libabsl-dev)", sizeof(absl::Mutex), init, destroy,
-	rdlock, rdunlock, wrlock, wrunlock, read_pairs, write_pairs,
+	rdlock, rdunlock, wrlock, wrunlock, read_pairs, write_pairs, false,
 };
