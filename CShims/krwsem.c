@@ -90,8 +90,8 @@
  * What the kernel has that krwsem lacks: RT/DL tasks setting HANDOFF at once, NONSPINNABLE
  * and the reader-owned spin time-out (a fixed budget stands in).  The lock tools (lockdep with
  * read/write semantics, lock_stat per mode, the probes) are called at the points
- * krwsem_tools.h describes.  Units: krwsem.h (the API and layout), task.h (descriptors, wake words, the
- * read-lock record), osq.c, wait_lock.c, wait_list.h, futex.h.
+ * krwsem_tools.h describes.  Units: krwsem.h (the API and layout), task.h (descriptors, wake
+ * words, the read-lock record), osq.c, wait_lock.c, wait_list.h, futex.h.
  */
 #include "krwsem.h"
 

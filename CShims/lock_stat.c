@@ -8,10 +8,11 @@
  *
  * Storage: a fixed open-addressing table of classes keyed by the name pointer and the kind
  * (a mutex; a reader-writer lock's read side or write side, the kernel's "-R" and "-W" rows
- * of one class), in static memory: the slow path must not call malloc or a pthread mutex (libkmutex-pthread interposes
- * pthread_mutex_lock, and malloc may take one), and a class is found without a lock.  A class
- * slot is claimed once with a cmpxchg on its key and never freed.  When the table is full,
- * further classes are counted together under "(other classes)".
+ * of one class), in static memory: the slow path must not call malloc or a pthread mutex
+ * (libkmutex-pthread interposes pthread_mutex_lock, and malloc may take one), and a class
+ * is found without a lock.  A class slot is claimed once with a cmpxchg on its key and never
+ * freed.  When the table is full, further classes are counted together under "(other
+ * classes)".
  *
  * Counters are updated with RELAXED atomics: each is an independent tally that nothing else is
  * published through, and the report is a snapshot (taken at exit, or when asked for, while

@@ -67,7 +67,10 @@ static void prw_init_kind(void *o, int kind)
 	pthread_rwlockattr_destroy(&attr);
 }
 static void prw_init_default(void *o) { prw_init_kind(o, PTHREAD_RWLOCK_DEFAULT_NP); }
-static void prw_init_writer(void *o) { prw_init_kind(o, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP); }
+static void prw_init_writer(void *o)
+{
+	prw_init_kind(o, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+}
 static void prw_destroy(void *o) { pthread_rwlock_destroy(o); }
 static void prw_rdlock(void *o) { pthread_rwlock_rdlock(o); }
 static void prw_wrlock(void *o) { pthread_rwlock_wrlock(o); }
