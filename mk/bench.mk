@@ -1,6 +1,7 @@
 # Issue 4: the side-by-side benchmark.  `make bench` (several minutes: the throughput sweep,
 # issue 9's condvar mode and real programs under the pthread preload, issue 10's observability
-# costs; longer when other work holds the CPUs, and the report marks such cells), `make
+# costs, issue 22's reader-writer locks (krwsem-bench, about 2 minutes); longer when other work
+# holds the CPUs, and the report marks such cells), `make
 # bench-full` (the long sweep); test-bench-smoke runs every mode and lock for a fraction of a
 # second each and checks the output is well formed (no timing assertions).
 # docs/perf-analysis.md reads the columns.
@@ -92,12 +93,14 @@ endef
 
 bench: bench-programs bench-deps lib
 	$(call bench_run,--quick,$(BENCH_DIR))
-	$(RWBENCH) all --quick --out $(BENCH_DIR)/rwlock && $(BENCH_SRC)/plot.sh $(BENCH_DIR)/rwlock
+	mkdir -p $(BENCH_DIR)/rwlock && $(RWBENCH) all --quick --out $(BENCH_DIR)/rwlock
+	$(BENCH_SRC)/plot.sh $(BENCH_DIR)/rwlock
 	$(call bench_preload_run,$(BENCH_DIR))
 
 bench-full: bench-programs bench-deps lib
 	$(call bench_run,--full,$(BENCH_DIR)/full)
-	$(RWBENCH) all --full --out $(BENCH_DIR)/full/rwlock && $(BENCH_SRC)/plot.sh $(BENCH_DIR)/full/rwlock
+	mkdir -p $(BENCH_DIR)/full/rwlock && $(RWBENCH) all --full --out $(BENCH_DIR)/full/rwlock
+	$(BENCH_SRC)/plot.sh $(BENCH_DIR)/full/rwlock
 	PROGRAMS_TRIALS=7 $(call bench_preload_run,$(BENCH_DIR)/full)
 
 test-bench-smoke: bench-programs
