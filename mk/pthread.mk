@@ -151,8 +151,19 @@ define pt_ld_clean
 endef
 
 .PHONY: test-pthread-lockdep bench-pthread-fastpath
-test-pthread-lockdep: $(PTHREAD_SO) $(PTHREAD_TESTS)/lockdep $(PTHREAD_TESTS)/api $(PTHREAD_TESTS)/cxx_program | deps
+test-pthread-lockdep: $(PTHREAD_SO) $(PTHREAD_TESTS)/lockdep $(PTHREAD_TESTS)/api $(PTHREAD_TESTS)/cxx_program \
+		     $(PTHREAD_TESTS)/rwlock_lockdep | deps
 	$(call pt_run,120,lockdep scenarios through pthread mutexes under the preload,env $(PRELOAD) $(PTHREAD_TESTS)/lockdep)
+	@echo "== lockdep through pthread rwlocks under the preload: one read/write ABBA reported, nothing else"
+	@mkdir -p $(PT_LD_DIR)
+	@timeout -k 5 60 env KMUTEX_LOCKDEP=1 $(PRELOAD) $(PTHREAD_TESTS)/rwlock_lockdep \
+		> $(PT_LD_DIR)/rwlock_lockdep.out 2> $(PT_LD_DIR)/rwlock_lockdep.err || \
+		{ cat $(PT_LD_DIR)/rwlock_lockdep.err; echo "FAIL: rwlock_lockdep exited $$? (124: hung)" >&2; exit 1; }
+	@e=$(PT_LD_DIR)/rwlock_lockdep.err; \
+	[ "$$(grep -c 'WARNING: possible circular locking dependency detected' $$e)" = 1 ] && \
+	! grep -q 'WARNING: possible recursive locking\|holds more than\|lockdep turned off' $$e && \
+	grep -q '  rlock(rwlock 0x' $$e || \
+		{ cat $$e; echo "FAIL: rwlock_lockdep: expected exactly one circular report (rlock), nothing else" >&2; exit 1; }
 	@# api relocks two ERRORCHECK mutexes on purpose (EDEADLK): lockdep reports each, once.
 	$(call pt_ld_clean,60,api,$(PTHREAD_TESTS)/api,2)
 	$(call pt_ld_clean,60,cxx_program,$(PTHREAD_TESTS)/cxx_program --expect-kmutex)

@@ -43,8 +43,9 @@
  * lets through, and which deadlocks on krwsem once a writer queues (glibc's tst-rwlock16).
  * Read once, on the first rwlock call; the fast paths pay one relaxed load and a branch.
  *
- * Tools: the lock calls go through the core's layered entry points (krwsem__down_*), so
- * whatever lockdep, lock_stat and probes the core does for krwsem covers the drop-in too.  The
+ * Tools: the lock and unlock calls go through the core's layered entry points (krwsem__down_*,
+ * krwsem__up_*), so whatever lockdep, lock_stat and probes the core does for krwsem covers the
+ * drop-in too.  The
  * core keys and counts a krwsem by its name, which a program's rwlock lacks: with lockdep or
  * statistics on, the rwlock is named before its first lock as a mutex is (tools.c: "rwlock
  * 0x... #n first locked at main+0x2a [prog]" for lockdep, "first locked at ..." for
@@ -377,9 +378,10 @@ int pthread_rwlock_unlock(pthread_rwlock_t *rwlock)
 			return EINVAL;
 		return glibc_rwlock_unlock(rwlock);
 	}
+	/* The layered unlocks: the lock tools follow them as they follow krwsem__down_*. */
 	if (write_held_by_self(sem))
-		krwsem_up_write(sem);
+		krwsem__up_write(sem);
 	else
-		krwsem_up_read(sem);
+		krwsem__up_read(sem);
 	return 0;
 }
