@@ -292,7 +292,8 @@ void s_rw_recursive_read_under(void)
 	RL(X); WL(Y); RL(X); RU(X); WU(Y); RU(X);
 	lock_unlock_2(A, B);
 }
-/* "mixed read-write-lock" and "mixed write-read-lock": AA on one instance. */
+/* "mixed read-write-lock" and "mixed write-read-lock": AA on one instance.  The write holder's
+ * read is misuse to the core (EDEADLK to a layered API): lockdep reports first, then it aborts. */
 void s_rw_read_write(void) { RL(X); write_would_block(X); RU(X); }
 void s_rw_write_read(void) { WL(X); read_would_block(X); WU(X); }
 /* Two instances of one class, both read: the kernel's rwsem AA (a waiting writer on each). */
@@ -396,7 +397,9 @@ static const struct scenario scenarios[] = {
 	{ "rwsem-recursive-read-under-lock", s_rw_recursive_read_under, NONE, "1", 0, { 0 } },
 	{ "rwsem-read-write", s_rw_read_write, RECURSIVE, "1", 0,
 	  { "(rw_x) for read, at: s_rw_read_write+", "  rlock(rw_x);\n  lock(rw_x);" } },
-	{ "rwsem-write-read", s_rw_write_read, RECURSIVE, "1", 0, { "  lock(rw_x);\n  rlock(rw_x);" } },
+	/* reported, then the core's misuse abort (the write holder asking to read) */
+	{ "rwsem-write-read", s_rw_write_read, RECURSIVE, "1", 1,
+	  { "  lock(rw_x);\n  rlock(rw_x);", "read lock by the write holder" } },
 	{ "rwsem-read-read-same-class", s_rw_read_read_class, RECURSIVE, "1", 0,
 	  { "(RX) for read", "  rlock(RX);\n  rlock(RX);" } },
 	{ "rwsem-RL-LW-ABBA", s_rw_rl_lw_abba, CIRCULAR, "1", 0,
