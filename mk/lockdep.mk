@@ -17,13 +17,16 @@ lockdep_run = timeout $(LOCKDEP_TIMEOUT) $(1); rc=$$?; \
 	if [ $$rc = 124 ]; then echo "lockdep: $(2) timed out after $(LOCKDEP_TIMEOUT) s (a hang)"; exit 1; \
 	elif [ $$rc != 0 ]; then echo "lockdep: $(2) failed (exit status $$rc)"; exit 1; fi
 
-# $(call lockdep_clean,BINARY ARGS,WHAT): run with KMUTEX_LOCKDEP=1; a report, or lockdep
-# turning itself off (a table full), fails; notices (more than 48 locks held) are shown.
+# $(call lockdep_clean,BINARY ARGS,WHAT[,N]): run with KMUTEX_LOCKDEP=1; a report, or lockdep
+# turning itself off (a table full), fails, but for N "recursive locking" reports the program
+# provokes on purpose (default 0); notices (more than 48 locks held) are shown.
 lockdep_clean = $(call lockdep_run,env KMUTEX_LOCKDEP=1 $(1) 2> $(LOCKDEP_DIR)/$(2).err > $(LOCKDEP_DIR)/$(2).out,$(2)); \
 	grep "kmutex lockdep:" $(LOCKDEP_DIR)/$(2).err; \
-	if grep -q "WARNING: possible\|lockdep turned off" $(LOCKDEP_DIR)/$(2).err; then \
-		cat $(LOCKDEP_DIR)/$(2).err; echo "lockdep: $(2) produced a lockdep report"; exit 1; fi; \
-	tail -n 1 $(LOCKDEP_DIR)/$(2).out; echo "lockdep: $(2): clean run, no report"
+	rec=$$(grep -c "WARNING: possible recursive locking detected" $(LOCKDEP_DIR)/$(2).err); \
+	if grep -q "WARNING: possible circular\|lockdep turned off" $(LOCKDEP_DIR)/$(2).err || \
+	   [ "$$rec" != "$(or $(3),0)" ]; then \
+		cat $(LOCKDEP_DIR)/$(2).err; echo "lockdep: $(2) produced an unexpected lockdep report"; exit 1; fi; \
+	tail -n 1 $(LOCKDEP_DIR)/$(2).out; echo "lockdep: $(2): clean run, no report but the $(or $(3),0) provoked on purpose"
 
 $(LOCKDEP_DIR)/scenarios: Tests/lockdep/scenarios.c CShims/lockdep.h $(CTEST_HDRS) $(BUILD)/debug/libkmutex.a
 	@mkdir -p $(@D)
@@ -63,7 +66,9 @@ test-lockdep: $(addprefix $(LOCKDEP_DIR)/,scenarios scenarios-asan unit $(LOCKDE
 	@$(call lockdep_clean,$(LOCKDEP_DIR)/unit,unit)
 	@$(if $(LOCKDEP_KCOND),$(call lockdep_clean,$(LOCKDEP_DIR)/kcond,kcond))
 	@$(call lockdep_clean,$(LOCKDEP_DIR)/stress $(LOCKDEP_STRESS),stress)
-	@$(call lockdep_clean,$(LOCKDEP_DIR)/krwsem-unit,krwsem-unit)
+	@# test_layered_edeadlk asks again for the lock it holds for write, on purpose (-EDEADLK):
+	@# lockdep reports that AA once, before the core's answer.
+	@$(call lockdep_clean,$(LOCKDEP_DIR)/krwsem-unit,krwsem-unit,1)
 	@$(call lockdep_clean,$(LOCKDEP_DIR)/krwsem-stress -d 2 -r 3 -w 2,krwsem-stress)
 
 TESTS += test-lockdep
