@@ -6,6 +6,8 @@
 
 OBS_DIR := $(BUILD)/observability
 OBS_TIMEOUT ?= 120
+# probes.sh starts bpftrace and perf several times: on a loaded machine each start takes long.
+OBS_PROBES_TIMEOUT ?= 600
 
 # $(call obs_run,SECONDS,COMMAND...): run under timeout; say so when it hung.
 define obs_run
@@ -48,7 +50,7 @@ test-observability: $(OBS_DIR)/lock_stat $(OBS_DIR)/lock_stat_debug $(OBS_DIR)/r
 	$(call obs_run,$(OBS_TIMEOUT),env KMUTEX_HANDOFF_AFTER_US=0 $(OBS_DIR)/lock_stat $(OBS_DIR))
 	$(call obs_run,$(OBS_TIMEOUT),$(OBS_DIR)/lock_stat_debug)
 	$(call obs_run,$(OBS_TIMEOUT),$(OBS_DIR)/rwsem_tools)
-	$(call obs_run,$(OBS_TIMEOUT),Tests/observability/probes.sh $(BUILD) $(OBS_DIR))
+	$(call obs_run,$(OBS_PROBES_TIMEOUT),Tests/observability/probes.sh $(BUILD) $(OBS_DIR))
 
 TESTS += test-observability
 

@@ -112,7 +112,7 @@ check_wrapper() { # LOG FORM
 	elif [ "$want" -eq 0 ]; then echo "probes: $2: this run was not contended (a loaded machine can do that): nothing to compare"
 	elif [ "$have" -ne "$want" ]; then echo "probes: FAIL: $2: the script's contentions != the statistics"; cat "$1"; fail=1; fi
 }
-timeout 120 "$wrapper" "$shared" 300000 > "$out/contention-run.log" 2>&1 \
+timeout 300 "$wrapper" "$shared" 300000 > "$out/contention-run.log" 2>&1 \
 	|| { echo "probes: FAIL: kmutex-contention PROGRAM exited $?"; cat "$out/contention-run.log"; exit 1; }
 check_wrapper "$out/contention-run.log" "PROGRAM"
 
@@ -121,14 +121,15 @@ rm -f "$out/go"; mkfifo "$out/go"
 "$shared" 300000 wait < "$out/go" > "$out/contention-pid.out" &
 prog=$!
 exec 3> "$out/go" # the program's stdin stays open until we write the line
-for _ in $(seq 600); do # until it has exec'd and mapped the library
-	grep -q libkmutex "/proc/$prog/maps" 2>/dev/null && break
+until grep -q libkmutex "/proc/$prog/maps" 2>/dev/null; do # until it has exec'd and mapped the library
+	kill -0 $prog 2>/dev/null || break
 	sleep 0.05
 done
-timeout 120 "$wrapper" -p "$prog" > "$out/contention-pid.log" 2>&1 &
+timeout 300 "$wrapper" -p "$prog" > "$out/contention-pid.log" 2>&1 &
 tracer=$!
-for _ in $(seq 600); do
-	grep -q '^Tracing kmutex contention' "$out/contention-pid.log" && break
+# Until the tracer has attached (bpftrace prints its BEGIN line then), however long a loaded
+# machine makes that: starting the program before would leave its contentions untraced.
+until grep -q '^Tracing kmutex contention' "$out/contention-pid.log"; do
 	kill -0 $tracer 2>/dev/null || break
 	sleep 0.1
 done
