@@ -109,17 +109,17 @@ static inline void krwsem_lockdep_before(const struct krwsem *sem, bool read, in
 				    (read ? KMX_LD_READ : 0) | (mode ? KMX_LD_WAIT : 0), ip);
 }
 
-/* After a lock call: ret 0 took the lock (try: lockdep learns of it only now). */
-static inline int krwsem_lock_done(struct krwsem *sem, bool read, bool try, int ret, const void *ip)
+/* After a lock call: ret 0 took the lock (trylock: lockdep learns of it only now). */
+static inline int krwsem_lock_done(struct krwsem *sem, bool read, bool trylock, int ret, const void *ip)
 {
 	const char *name = kmx_load(&sem->name, KMX_RELAXED); /* RELAXED: as above */
 
 	if (ret) {
-		if (!try && kmx_lockdep_enabled())
+		if (!trylock && kmx_lockdep_enabled())
 			kmx_lockdep_release(sem); /* the entry pushed before: not held */
 		return ret;
 	}
-	if (try && kmx_lockdep_enabled())
+	if (trylock && kmx_lockdep_enabled())
 		kmx_lockdep_acquire(sem, name, name, 0, KMX_LD_TRYLOCK | (read ? KMX_LD_READ : 0), ip);
 	if (read)
 		KMX_PROBE1(rdlock_acquire_read, sem);

@@ -46,7 +46,7 @@ run v410-handoff pass weak-v410 handoff
 echo "== verify-weak: historical ordering bugs put back (must fail)"
 # The unlock's RELEASE made relaxed: the next owner's reads race with the critical section.
 run bug-unlock-relaxed fail weak lock-unlock \
-	KMX_WEAKEN=kmutex__release_fast/cmpxchg/release=relaxed,release_if_no_waiters/cmpxchg/release=relaxed,release_or_hand_over/cmpxchg/release=relaxed
+	KMX_WEAKEN=kmutex__release_fast_as/cmpxchg/release=relaxed,release_if_no_waiters/cmpxchg/release=relaxed,release_or_hand_over/cmpxchg/release=relaxed
 # rtmutex 1c0908d8e441 ("Add acquire semantics for rtmutex lock acquisition slow path"): the
 # acquisition of a lock with sleepers (a word with WAITERS) without ACQUIRE.
 run bug-slowpath-acquire-relaxed fail weak owed-handoff \

@@ -23,6 +23,7 @@
 #include "hung_task.h"
 #include "lock_class.h"
 #include "lock_stat.h"
+#include "lockdep.h"
 #include "osq.h"
 #include "task.h"
 #include "world.h"
@@ -539,6 +540,67 @@ void kmx_stat_contention_end(struct kmx_contention *c, int ret)
 void kmx_stat_handoff(struct kmutex *lock)
 {
 	kmx_misuse("kmx_relacy: statistics are off in the checked build", lock);
+}
+
+/* lock_stat.c's shared contention_end site: no probe here, and statistics are off. */
+int kmx_contention_end_event(const void *lock, struct kmx_contention *c, int ret)
+{
+	(void)lock;
+	if (c->cls)
+		kmx_fatal("kmx_relacy: statistics are off in the checked build");
+	return ret;
+}
+
+/* krwsem's per-mode statistics (krwsem_tools.h): only called with statistics on. */
+void kmx_stat_contended_class(const char *name, unsigned kind, struct kmx_contention *c)
+{
+	(void)name, (void)kind, (void)c;
+	kmx_fatal("kmx_relacy: statistics are off in the checked build");
+}
+
+void kmx_stat_handoff_class(const char *name, unsigned kind)
+{
+	(void)name, (void)kind;
+	kmx_fatal("kmx_relacy: statistics are off in the checked build");
+}
+
+void kmx_stat_acquired_class(const void *lock, const char *name, unsigned kind)
+{
+	(void)lock, (void)name, (void)kind;
+	kmx_fatal("kmx_relacy: statistics are off in the checked build");
+}
+
+void kmx_stat_released_class(const void *lock)
+{
+	(void)lock;
+	kmx_fatal("kmx_relacy: statistics are off in the checked build");
+}
+
+/* lockdep.c's interface, as krwsem's layered calls reach it: lockdep stays off (1). */
+int kmx_lockdep__mode = 1;
+
+int kmx_lockdep__read_mode(void)
+{
+	return 1;
+}
+
+void kmx_lockdep_acquire(const void *lock, const void *class_key, const char *name,
+			 unsigned subclass, unsigned flags, const void *ip)
+{
+	(void)lock, (void)class_key, (void)name, (void)subclass, (void)flags, (void)ip;
+	kmx_fatal("kmx_relacy: lockdep is off in the checked build");
+}
+
+void kmx_lockdep_release(const void *lock)
+{
+	(void)lock;
+	kmx_fatal("kmx_relacy: lockdep is off in the checked build");
+}
+
+void kmx_lockdep_forget(const void *lock)
+{
+	(void)lock;
+	kmx_fatal("kmx_relacy: lockdep is off in the checked build");
 }
 
 /* hung_task.c's interface: the watchdog stays off (1) in the checked build. */
