@@ -12,7 +12,7 @@
 # program checks its shared words) or has the preload wrongly in or out is dropped, loudly.
 #
 # usage: flexbench.sh PRELOAD_SO OUT_DIR PT_DIR [quick|smoke|full]
-#   quick (make bench, ~25 s): threads 2 4 8 16 32, 3 rounds of 300 ms runs
+#   quick (make bench, ~25 s): threads 2 4 8 16 32, 5 rounds of 200 ms runs
 #   smoke (test-bench-smoke, ~1 s): threads 2 32, 1 round of 40 ms runs
 #   full: threads 2 4 8 16 32, 7 rounds of 1 s runs
 #   FLEX_THREADS, FLEX_TRIALS, FLEX_MS and FLEX_DELAY override the profile.
@@ -24,7 +24,7 @@ out=${2:?$usage}
 ptdir=${3:?$usage}
 profile=${4:-quick}
 case $profile in
-quick) threads="2 4 8 16 32" trials=3 ms=300 ;;
+quick) threads="2 4 8 16 32" trials=5 ms=200 ;;
 smoke) threads="2 32" trials=1 ms=40 ;;
 full) threads="2 4 8 16 32" trials=7 ms=1000 ;;
 *) echo "flexbench.sh: no profile '$profile' ($usage)" >&2; exit 2 ;;
@@ -90,45 +90,62 @@ for t in $(seq "$trials"); do
 done
 say "  (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
 
-# Summary: per peer and thread count median, min, max of ops/s, the spread (max-min)/median, and
-# the ratios of medians against glibc's default mutex and against the plain futex lock.
+# Summary: per peer and thread count median, min, max of ops/s, the spread (max-min)/median,
+# the ratios of medians against glibc's default mutex and against the plain futex lock, and the
+# paired ratios: the median over rounds of this peer's run / the other's run of the same round
+# (run within a second of each other, so a slow spell of the machine that spans a round cancels;
+# the finer figure on a noisy machine, the one the report shows).
 awk -F, -v OFS=, -v peers="$peers" '
-	NR > 1 { key = $1 SUBSEP $2; v[key, ++cnt[key]] = $7; thr[$2] = 1 }
-	function median(key,   n, i, j, t, a) {
-		n = cnt[key]
-		for (i = 1; i <= n; i++) a[i] = v[key, i]
+	NR > 1 { key = $1 SUBSEP $2; v[key, ++cnt[key]] = $7; run[key, $3] = $7; thr[$2] = 1; if ($3 > rounds) rounds = $3 }
+	function sort(a, n,   i, j, t) {
 		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-		lo = a[1]; hi = a[n]
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function mid(a, n) { return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+	function paired(peer, other, n,   t, r, k) {
+		k = 0
+		for (t = 1; t <= rounds; t++)
+			if ((peer SUBSEP n, t) in run && (other SUBSEP n, t) in run && run[other SUBSEP n, t] > 0)
+				r[++k] = run[peer SUBSEP n, t] / run[other SUBSEP n, t]
+		if (!k) return ""
+		sort(r, k)
+		return sprintf("%.3f", mid(r, k))
 	}
 	END {
-		print "peer,threads,trials,median_ops_s,min_ops_s,max_ops_s,spread,ratio_vs_glibc,ratio_vs_futex"
+		print "peer,threads,trials,median_ops_s,min_ops_s,max_ops_s,spread,ratio_vs_glibc,ratio_vs_futex,paired_vs_glibc,paired_vs_futex"
 		np = split(peers, p, " ")
 		nt = 0
 		for (n in thr) ts[++nt] = n + 0
-		for (i = 2; i <= nt; i++) for (j = i; j > 1 && ts[j - 1] > ts[j]; j--) { t = ts[j]; ts[j] = ts[j - 1]; ts[j - 1] = t }
+		sort(ts, nt)
 		for (i = 1; i <= nt; i++) {
+			n = ts[i]
 			for (k = 1; k <= np; k++) {
-				key = p[k] SUBSEP ts[i]
-				if (cnt[key]) { m[p[k]] = median(key); l[p[k]] = lo; h[p[k]] = hi }
-				else m[p[k]] = ""
+				key = p[k] SUBSEP n
+				m[p[k]] = ""
+				if (!cnt[key]) continue
+				split("", a)
+				for (j = 1; j <= cnt[key]; j++) a[j] = v[key, j]
+				sort(a, cnt[key])
+				m[p[k]] = mid(a, cnt[key]); lo[p[k]] = a[1]; hi[p[k]] = a[cnt[key]]
 			}
+			g = m["glibc"]; f = m["futex"]
 			for (k = 1; k <= np; k++) {
-				if (m[p[k]] == "") continue
-				g = m["glibc"]; f = m["futex"]
-				printf "%s,%d,%d,%.0f,%.0f,%.0f,%.3f,%s,%s\n", p[k], ts[i], cnt[p[k] SUBSEP ts[i]],
-					m[p[k]], l[p[k]], h[p[k]], (m[p[k]] > 0 ? (h[p[k]] - l[p[k]]) / m[p[k]] : 0),
-					(g > 0 ? sprintf("%.3f", m[p[k]] / g) : ""), (f > 0 ? sprintf("%.3f", m[p[k]] / f) : "")
+				q = p[k]
+				if (m[q] == "") continue
+				printf "%s,%d,%d,%.0f,%.0f,%.0f,%.3f,%s,%s,%s,%s\n", q, n, cnt[q SUBSEP n],
+					m[q], lo[q], hi[q], (m[q] > 0 ? (hi[q] - lo[q]) / m[q] : 0),
+					(g > 0 ? sprintf("%.3f", m[q] / g) : ""), (f > 0 ? sprintf("%.3f", m[q] / f) : ""),
+					paired(q, "glibc", n), paired(q, "futex", n)
 			}
 		}
 	}' "$raw" > "$sum"
 
-# The report: Mops/s median [min - max] per peer, then the ratios the issue asks for.
+# The report: Mops/s median [min - max] per peer, then the paired ratios the issue asks for.
 say ""
-say "Mops/s, median [min - max] of $trials; ratios of medians"
+say "Mops/s, median [min - max] of $trials rounds; ratios: median over rounds of the two peers' runs"
 awk -F, -v peers="$peers" '
-	NR > 1 { cell[$1, $2] = sprintf("%.2f [%.2f-%.2f]", $4 / 1e6, $5 / 1e6, $6 / 1e6); med[$1, $2] = $4; thr[$2] = 1 }
-	function ratio(a, b, n) { return (med[a, n] > 0 && med[b, n] > 0) ? sprintf("%.2fx", med[a, n] / med[b, n]) : "-" }
+	NR > 1 { cell[$1, $2] = sprintf("%.2f [%.2f-%.2f]", $4 / 1e6, $5 / 1e6, $6 / 1e6)
+		 vs["glibc", $1, $2] = $10; vs["futex", $1, $2] = $11; thr[$2] = 1 }
+	function ratio(a, b, n) { return vs[b, a, n] != "" ? sprintf("%.2fx", vs[b, a, n]) : "-" }
 	END {
 		np = split(peers, p, " ")
 		printf "  %-7s", "threads"

@@ -149,13 +149,13 @@ flex_re="(glibc|glibc-adaptive|futex|kmutex-preload)"
 check_csv flexbench/flexbench.csv "peer,threads,trial,ms,delay,ops,ops_per_s" \
 	"^$flex_re,(2|32),1,40,200,[0-9]+,[0-9]+\$" "$flex_peers" 2
 check_csv flexbench/flexbench_summary.csv \
-	"peer,threads,trials,median_ops_s,min_ops_s,max_ops_s,spread,ratio_vs_glibc,ratio_vs_futex" \
-	"^$flex_re,(2|32),1,[0-9]+,[0-9]+,[0-9]+,$num,$num,$num\$" "$flex_peers" 2
+	"peer,threads,trials,median_ops_s,min_ops_s,max_ops_s,spread,ratio_vs_glibc,ratio_vs_futex,paired_vs_glibc,paired_vs_futex" \
+	"^$flex_re,(2|32),1,[0-9]+,[0-9]+,[0-9]+,$num,$num,$num,$num,$num\$" "$flex_peers" 2
 # the ratios are against the right rows: glibc's own is 1 against glibc, the futex lock's against futex
-[ "$(grep -Ec '^glibc,(2|32),([^,]*,){5}1\.000,' "$out/flexbench/flexbench_summary.csv" || true)" = 2 ] ||
-	fail "flexbench_summary.csv: glibc's ratio_vs_glibc is not 1.000 in both rows"
-[ "$(grep -Ec '^futex,(2|32),([^,]*,){6}1\.000$' "$out/flexbench/flexbench_summary.csv" || true)" = 2 ] ||
-	fail "flexbench_summary.csv: futex's ratio_vs_futex is not 1.000 in both rows"
+[ "$(grep -Ec '^glibc,(2|32),([^,]*,){5}1\.000,[^,]*,1\.000,' "$out/flexbench/flexbench_summary.csv" || true)" = 2 ] ||
+	fail "flexbench_summary.csv: glibc's ratios against glibc are not 1.000 in both rows"
+[ "$(grep -Ec '^futex,(2|32),([^,]*,){6}1\.000,[^,]*,1\.000$' "$out/flexbench/flexbench_summary.csv" || true)" = 2 ] ||
+	fail "flexbench_summary.csv: futex's ratios against futex are not 1.000 in both rows"
 for n in 2 32; do
 	grep -Eq "^  $n +( +[0-9.]+ \[[0-9.]+-[0-9.]+\]){$(echo $flex_peers | wc -w)} " "$out/flexbench/flexbench.txt" ||
 		fail "flexbench.txt: no well-formed row for $n threads"
