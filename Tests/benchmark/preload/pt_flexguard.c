@@ -196,7 +196,7 @@ int main(int argc, char **argv)
 		}
 	pthread_barrier_wait(&start_line);
 	t0 = now_ns();
-	usleep(ms * 1000u);
+	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 }, NULL);
 	/* RELAXED: the workers only need to see it eventually; the joins below order the rest. */
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < threads; i++)
