@@ -1,7 +1,8 @@
 # Issue 4: the side-by-side benchmark.  `make bench` (several minutes: the throughput sweep,
 # issue 9's condvar mode and real programs under the pthread preload, issue 10's observability
 # costs, issue 22's reader-writer locks (krwsem-bench, about 2 minutes); longer when other work
-# holds the CPUs, and the report marks such cells), `make
+# holds the CPUs, and the report marks such cells), issue 21's FlexGuard-shaped one-lock
+# benchmark against a plain futex lock (flexbench.sh, about 25 s), `make
 # bench-full` (the long sweep); test-bench-smoke runs every mode and lock for a fraction of a
 # second each and checks the output is well formed (no timing assertions).
 # docs/perf-analysis.md reads the columns.
@@ -17,17 +18,24 @@ BENCH_LIBS     = $(shell pkg-config --libs absl_synchronization) -lck -lm -lpthr
 SWIFTC        ?= $(firstword $(shell command -v swiftc 2>/dev/null) $(wildcard /opt/swift/usr/bin/swiftc))
 BENCH_PEER    := $(if $(SWIFTC),$(BENCH_DIR)/swift-mutex-peer)
 
-.PHONY: bench bench-full bench-programs test-bench-smoke bench-deps bench-preload
+.PHONY: bench bench-full bench-programs test-bench-smoke bench-deps bench-preload bench-flex
 
 # Issue 9: real programs on glibc and under LD_PRELOAD=libkmutex-pthread.so (programs.sh),
 # plus two pthread-API programs of our own (preload/), built against glibc alone.
 BENCH_PRELOAD ?= $(abspath $(BUILD)/libkmutex-pthread.so)
 BENCH_PT_DIR  := $(BENCH_DIR)/preload
 BENCH_PT      := $(BENCH_PT_DIR)/pt_uncontended $(BENCH_PT_DIR)/pt_lockskew \
-		 $(BENCH_PT_DIR)/pt_rw_uncontended $(BENCH_PT_DIR)/pt_rwskew
+		 $(BENCH_PT_DIR)/pt_rw_uncontended $(BENCH_PT_DIR)/pt_rwskew \
+		 $(BENCH_PT_DIR)/pt_flexguard
 # the programs' run: medians over interleaved trials, about 2 minutes
 define bench_preload_run
 	$(BENCH_SRC)/programs.sh $(BENCH_PRELOAD) $(1) $(BENCH_PT_DIR)
+endef
+# Issue 21 item 6: one lock, one cache line, 2-32 threads; glibc's default and ADAPTIVE mutexes,
+# a plain inline futex lock and the preload, interleaved (flexbench.sh; PROFILE quick, ~25 s,
+# or full, ~3 minutes).
+define bench_flex_run
+	$(BENCH_SRC)/flexbench.sh $(BENCH_PRELOAD) $(1) $(BENCH_PT_DIR) $(2)
 endef
 
 # deps first (order-only: it never forces a rebuild), so a fresh machine gets libck and absl.
@@ -85,6 +93,10 @@ bench-deps: deps
 bench-preload: bench-deps lib $(BENCH_PT)
 	$(call bench_preload_run,$(BENCH_DIR))
 
+# The FlexGuard-shaped benchmark alone (results in build/bench/flexbench.*).
+bench-flex: lib $(BENCH_PT)
+	$(call bench_flex_run,$(BENCH_DIR),quick)
+
 define bench_run
 	$(if $(SWIFTC),,@echo "bench: swiftc not found: the swift-mutex column is skipped")
 	$(BENCH_DIR)/kmutex-bench all $(1) --out $(2)
@@ -96,14 +108,17 @@ bench: bench-programs bench-deps lib
 	mkdir -p $(BENCH_DIR)/rwlock && $(RWBENCH) all --quick --out $(BENCH_DIR)/rwlock
 	$(BENCH_SRC)/plot.sh $(BENCH_DIR)/rwlock
 	$(call bench_preload_run,$(BENCH_DIR))
+	$(call bench_flex_run,$(BENCH_DIR),quick)
 
 bench-full: bench-programs bench-deps lib
 	$(call bench_run,--full,$(BENCH_DIR)/full)
 	mkdir -p $(BENCH_DIR)/full/rwlock && $(RWBENCH) all --full --out $(BENCH_DIR)/full/rwlock
 	$(BENCH_SRC)/plot.sh $(BENCH_DIR)/full/rwlock
 	PROGRAMS_TRIALS=7 $(call bench_preload_run,$(BENCH_DIR)/full)
+	$(call bench_flex_run,$(BENCH_DIR)/full,full)
 
-test-bench-smoke: bench-programs
-	$(BENCH_SRC)/smoke.sh $(BENCH_DIR)/kmutex-bench $(BENCH_DIR)/smoke $(RWBENCH)
+# The preload too: the smoke runs the FlexGuard-shaped benchmark under it (about a second).
+test-bench-smoke: bench-programs $(BUILD)/libkmutex-pthread.so
+	$(BENCH_SRC)/smoke.sh $(BENCH_DIR)/kmutex-bench $(BENCH_DIR)/smoke $(RWBENCH) $(BENCH_PRELOAD)
 
 TESTS += test-bench-smoke

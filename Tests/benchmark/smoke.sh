@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# make test's check of kmutex-bench (and of krwsem-bench, when given): every mode and every
-# lock runs for a fraction of a second and the output is well formed.  No timing is judged:
-# the machine is shared and noisy.
+# make test's check of kmutex-bench (and of krwsem-bench, when given; and of flexbench.sh,
+# under the preload when PRELOAD_SO is given): every mode and every lock runs for a fraction of
+# a second and the output is well formed.  No timing is judged: the machine is shared and noisy.
 set -euo pipefail
-bench=${1:?usage: smoke.sh KMUTEX_BENCH OUT_DIR [KRWSEM_BENCH]}
-out=${2:?usage: smoke.sh KMUTEX_BENCH OUT_DIR [KRWSEM_BENCH]}
+bench=${1:?usage: smoke.sh KMUTEX_BENCH OUT_DIR [KRWSEM_BENCH [PRELOAD_SO]]}
+out=${2:?usage: smoke.sh KMUTEX_BENCH OUT_DIR [KRWSEM_BENCH [PRELOAD_SO]]}
 rwbench=${3:-}
+preload_so=${4:-}
 here=$(dirname "$0")
 fails=0
 fail() { echo "test-bench-smoke: FAIL: $*" >&2; fails=$((fails + 1)); }
@@ -126,6 +127,46 @@ done
 line=$("$pt/pt_rwskew" | tail -1) || fail "pt_rwskew exited non-zero" # 1 s
 echo "$line" | grep -Eq "^rwskew writes=[0-9]+ worst_wait_us=[0-9]+ reads=[0-9]+ preload=0\$" ||
 	fail "pt_rwskew line malformed: $line"
+
+# Issue 21's FlexGuard-shaped benchmark (flexbench.sh, smoke profile: threads 2 and 32, one
+# 40 ms run each, about a second): every peer ran both thread counts, none lost an update
+# (pt_flexguard checks its shared words and flexbench.sh drops such a run, so a row would be
+# missing), the preload was in the kmutex-preload runs only, and the CSVs and report are well
+# formed.  Without PRELOAD_SO (or without the file) the kmutex-preload peer is not expected.
+flex_peers="glibc glibc-adaptive futex"
+if [ -n "$preload_so" ] && [ -f "$preload_so" ]; then
+	flex_peers="$flex_peers kmutex-preload"
+else
+	echo "test-bench-smoke: no preload library: flexbench's kmutex-preload peer is not checked"
+fi
+if ! timeout 120 "$here/flexbench.sh" "${preload_so:-/nonexistent}" "$out/flexbench" "$pt" smoke \
+	> "$out/flex_stdout.txt" 2>&1; then
+	cat "$out/flex_stdout.txt" >&2
+	fail "flexbench.sh smoke exited non-zero (or hung: 120 s)"
+fi
+grep -q "dropped" "$out/flex_stdout.txt" && fail "flexbench.sh dropped runs: $(grep dropped "$out/flex_stdout.txt" | head -2)"
+flex_re="(glibc|glibc-adaptive|futex|kmutex-preload)"
+check_csv flexbench/flexbench.csv "peer,threads,trial,ms,delay,ops,ops_per_s" \
+	"^$flex_re,(2|32),1,40,200,[0-9]+,[0-9]+\$" "$flex_peers" 2
+check_csv flexbench/flexbench_summary.csv \
+	"peer,threads,trials,median_ops_s,min_ops_s,max_ops_s,spread,ratio_vs_glibc,ratio_vs_futex,paired_vs_glibc,paired_vs_futex" \
+	"^$flex_re,(2|32),1,[0-9]+,[0-9]+,[0-9]+,$num,$num,$num,$num,$num\$" "$flex_peers" 2
+# the ratios are against the right rows: glibc's own is 1 against glibc, the futex lock's against futex
+[ "$(grep -Ec '^glibc,(2|32),([^,]*,){5}1\.000,[^,]*,1\.000,' "$out/flexbench/flexbench_summary.csv" || true)" = 2 ] ||
+	fail "flexbench_summary.csv: glibc's ratios against glibc are not 1.000 in both rows"
+[ "$(grep -Ec '^futex,(2|32),([^,]*,){6}1\.000,[^,]*,1\.000$' "$out/flexbench/flexbench_summary.csv" || true)" = 2 ] ||
+	fail "flexbench_summary.csv: futex's ratios against futex are not 1.000 in both rows"
+for n in 2 32; do
+	grep -Eq "^  $n +( +[0-9.]+ \[[0-9.]+-[0-9.]+\]){$(echo $flex_peers | wc -w)} " "$out/flexbench/flexbench.txt" ||
+		fail "flexbench.txt: no well-formed row for $n threads"
+done
+cmp -s "$out/flex_stdout.txt" <(cat "$out/flexbench/flexbench.txt"; printf 'flexbench: results in %s/ (flexbench.txt, flexbench.csv, flexbench_summary.csv)\n' "$out/flexbench") ||
+	fail "flexbench.txt differs from the terminal report"
+for args in "nosuch 2" "futex 0" "futex" "futex 2 0"; do
+	# shellcheck disable=SC2086 # the arguments split on purpose
+	if err=$("$pt/pt_flexguard" $args 2>&1 >/dev/null); then fail "pt_flexguard $args succeeded"
+	elif [ "$(echo "$err" | grep -c .)" != 1 ]; then fail "pt_flexguard $args: error is not one line: $err"; fi
+done
 
 # Misuse gets a one-line error and a non-zero exit.
 expect_error() {
