@@ -103,6 +103,7 @@
 #include "futex.h"
 #include "hung_task.h"
 #include "kmutex_int.h"
+#include "krwsem_fast.h"
 #include "krwsem_tools.h"
 #include "lock_class.h"
 #include "osq.h"
@@ -111,19 +112,7 @@
 #include "wait_list.h"
 #include "wait_lock.h"
 
-/* ---- the words ------------------------------------------------------------------------- */
-
-#define RWSEM_WRITER_LOCKED    (1ull << 0)
-#define RWSEM_FLAG_WAITERS     (1ull << 1)
-#define RWSEM_FLAG_HANDOFF     (1ull << 2)
-#define RWSEM_FLAG_WOKEN       (1ull << 3) /* krwsem's own: see "the woken head" below */
-#define RWSEM_READER_SHIFT     8
-#define RWSEM_READER_BIAS      (1ull << RWSEM_READER_SHIFT)
-#define RWSEM_READ_FAIL        (1ull << 63) /* the guard: 2^55 readers would carry into it */
-#define RWSEM_READER_MASK      (~(RWSEM_READER_BIAS - 1)) /* the guard included */
-#define RWSEM_LOCK_MASK        (RWSEM_WRITER_LOCKED | RWSEM_READER_MASK)
-#define RWSEM_READ_FAILED_MASK \
-	(RWSEM_WRITER_LOCKED | RWSEM_FLAG_WAITERS | RWSEM_FLAG_HANDOFF | RWSEM_READ_FAIL)
+/* ---- the words (the bits: krwsem_fast.h) ------------------------------------------------ */
 
 /*
  * What krwsem_destroy() leaves in the count: every fast path fails on it (the writer bit, the
@@ -143,9 +132,6 @@
 #define RWSEM_NO_THIEVES       0ull
 #endif
 
-#define RWSEM_READER_OWNED     0x1ul /* in owner: a reader's task (descriptors are 64-aligned) */
-
-_Static_assert(_Alignof(struct kmutex_task) > RWSEM_READER_OWNED, "owner flag bit must be free");
 
 static uint64_t nr_readers(uint64_t count)
 {
@@ -248,35 +234,7 @@ void krwsem_destroy(struct krwsem *sem)
 
 /* ---- the per-thread record of held read locks (recursive reads, header item 6) --------- */
 
-static inline void note_read_held(struct kmutex_task *self, const struct krwsem *sem)
-{
-	struct kmx_read_held *held = &self->read_held;
-
-	if (kmx_likely(held->nr < KRWSEM_READ_HELD_SLOTS))
-		held->sems[held->nr++] = sem;
-	else
-		held->untracked++;
-}
-
-static inline void forget_read_held(struct kmutex_task *self, const struct krwsem *sem)
-{
-	struct kmx_read_held *held = &self->read_held;
-
-	if (kmx_likely(held->nr && held->sems[held->nr - 1] == sem)) {
-		held->nr--;
-		return;
-	}
-	for (uint32_t i = held->nr; i-- > 0;) {
-		if (held->sems[i] == sem) {
-			held->sems[i] = held->sems[--held->nr];
-			return;
-		}
-	}
-	if (held->untracked)
-		held->untracked--;
-	/* else: a read lock taken by another thread; its entry stays there (header, item 6). */
-}
-
+/* Its upkeep, note_read_held() and forget_read_held(), is in krwsem_fast.h. */
 static bool read_held(const struct kmutex_task *self, const struct krwsem *sem)
 {
 	const struct kmx_read_held *held = &self->read_held;
@@ -324,28 +282,7 @@ static bool read_held(const struct kmutex_task *self, const struct krwsem *sem)
 
 /* ---- the owner word (a hint, but for the writer's own identity) ----------------------------- */
 
-/*
- * A reader got the lock: mark the owner word READER_OWNED, naming this reader, unless it is
- * marked already, and note the hold.  The kernel names the last reader every time; that is a
- * store into the count's cache line for every read lock, which with readers on several CPUs
- * moves the line once more per lock (read-only throughput halved at 2-4 threads, measured), and
- * the name is only a hint.  So the owner word names the first reader since the last writer.
- * RELAXED: a hint for readers (reader_owned()); a writer's stores and ours are ordered by the
- * count's ACQUIRE/RELEASE, since each is made while holding the lock.
- */
-static inline void reader_acquired(struct krwsem *sem, struct kmutex_task *self)
-{
-	if (!(kmx_load(&sem->owner, KMX_RELAXED) & RWSEM_READER_OWNED))
-		kmx_store(&sem->owner, (uintptr_t)self | RWSEM_READER_OWNED, KMX_RELAXED);
-	note_read_held(self, sem);
-}
-
-/* RELAXED: only the writer itself stores its own identity, so its own reads of it are exact. */
-static inline void writer_acquired(struct krwsem *sem, struct kmutex_task *self)
-{
-	kmx_store(&sem->owner, (uintptr_t)self, KMX_RELAXED);
-}
-
+/* reader_acquired() and writer_acquired(): krwsem_fast.h. */
 static bool reader_owned(const struct krwsem *sem)
 {
 	return kmx_load(&sem->owner, KMX_RELAXED) & RWSEM_READER_OWNED; /* RELAXED: a hint */
@@ -707,16 +644,6 @@ static void release_and_wake(struct krwsem *sem, uint64_t part)
 	wake_up_q(&q);
 }
 
-/*
- * With waiters, must this unlock wake them (under wait_lock)?  Not while the head is a woken
- * writer on its way (WOKEN): it will try the lock itself before it sleeps again.  Such an
- * unlock touches the krwsem last with its cmpxchg, and the woken head passes wait_lock before
- * its lock call returns, so POSIX's free-after-unlock rule still holds.
- */
-static bool must_wake(uint64_t count)
-{
-	return (count & (RWSEM_FLAG_WAITERS | RWSEM_FLAG_WOKEN)) == RWSEM_FLAG_WAITERS;
-}
 
 /* An up_read that cannot be right: say what is wrong (destroyed, write-locked, unlocked). */
 static __attribute__((noreturn, noinline, cold)) void up_read_misuse(const struct krwsem *sem)
@@ -730,15 +657,13 @@ static __attribute__((noreturn, noinline, cold)) void up_read_misuse(const struc
 
 /*
  * Remove one reader bias: a held read lock's (held), or one a read slow path added and gives
- * back.  A cmpxchg rather than the kernel's fetch_add, so that the last holder with waiters is
- * known before it lets go.  RELEASE: the read section before the next writer's ACQUIRE.
+ * back.  krwsem__release_read_plain() (krwsem_fast.h) does the plain case; here, what it
+ * leaves: misuse, the last holder with waiters (who lets go under wait_lock and wakes them),
+ * a lost race.
  */
-static void release_read(struct krwsem *sem, bool held)
+void krwsem__release_read_slow(struct krwsem *sem, uint64_t count, bool held)
 {
-	uint64_t count = kmx_load(&sem->count, KMX_RELAXED); /* a guess: the cmpxchg checks it */
-
-	do {
-		/* A held read lock excludes writers: the writer bit means misuse (or destroy). */
+	for (;;) {
 		if (kmx_unlikely(!(count & RWSEM_READER_MASK) ||
 				 (held && (count & RWSEM_WRITER_LOCKED))))
 			up_read_misuse(sem);
@@ -746,13 +671,22 @@ static void release_read(struct krwsem *sem, bool held)
 			release_and_wake(sem, RWSEM_READER_BIAS);
 			return;
 		}
-	} while (!kmx_try_cmpxchg(&sem->count, &count, count - RWSEM_READER_BIAS, KMX_RELEASE));
+		if (krwsem__release_read_plain(sem, &count, held))
+			return;
+	}
+}
+
+static void release_read(struct krwsem *sem, bool held)
+{
+	uint64_t count = kmx_load(&sem->count, KMX_RELAXED); /* a guess: the cmpxchg checks it */
+
+	if (!krwsem__release_read_plain(sem, &count, held))
+		krwsem__release_read_slow(sem, count, held);
 }
 
 static inline void up_read_common(struct krwsem *sem)
 {
-	forget_read_held(kmutex__self(), sem);
-	release_read(sem, true);
+	krwsem__up_read_as(sem, kmutex__self());
 }
 
 /* The public unlocks tell the tools in the debug build, the layered ones whenever they are on
@@ -795,22 +729,26 @@ static bool holds_write(const struct krwsem *sem, uint64_t count, const struct k
 	return (count & RWSEM_WRITER_LOCKED) && kmx_load(&sem->owner, KMX_RELAXED) == (uintptr_t)self;
 }
 
-static inline void up_write_common(struct krwsem *sem)
+/* The writer bit's removal after krwsem__release_write_plain() (krwsem_fast.h) declined or
+ * lost a race: wake the waiters, under wait_lock, if this unlock must. */
+void krwsem__release_write_slow(struct krwsem *sem, uint64_t count)
 {
-	struct kmutex_task *self = kmutex__self();
-	uint64_t count = kmx_load(&sem->count, KMX_RELAXED); /* a guess: the cmpxchg checks it */
-
-	if (kmx_unlikely(!holds_write(sem, count, self)))
-		write_unlock_misuse(sem, "up_write");
-	/* RELAXED: ordered before the next writer's store by the count's RELEASE below. */
-	kmx_store(&sem->owner, 0, KMX_RELAXED);
 	do {
 		if (must_wake(count)) {
 			release_and_wake(sem, RWSEM_WRITER_LOCKED);
 			return;
 		}
-		/* RELEASE: the write section before the next holder's ACQUIRE. */
-	} while (!kmx_try_cmpxchg(&sem->count, &count, count - RWSEM_WRITER_LOCKED, KMX_RELEASE));
+	} while (!krwsem__release_write_plain(sem, &count));
+}
+
+static inline void up_write_common(struct krwsem *sem)
+{
+	struct kmutex_task *self = kmutex__self();
+	uint64_t count = kmx_load(&sem->count, KMX_RELAXED); /* RELAXED: see holds_write() */
+
+	if (kmx_unlikely(!holds_write(sem, count, self)))
+		write_unlock_misuse(sem, "up_write");
+	krwsem__up_write_owned(sem, count);
 }
 
 void krwsem_up_write(struct krwsem *sem)
@@ -1013,12 +951,8 @@ static inline int down_read_common(struct krwsem *sem, int mode, const struct ti
 	uint64_t count;
 
 	check_deadline(sem, mode, deadline, "krwsem_down_read_timeout");
-	/* ACQUIRE pairs with the RELEASE of the last writer's unlock (or downgrade). */
-	count = kmx_add_return(&sem->count, RWSEM_READER_BIAS, KMX_ACQUIRE);
-	if (kmx_likely(!(count & RWSEM_READ_FAILED_MASK))) {
-		reader_acquired(sem, self);
+	if (kmx_likely(krwsem__read_fast(sem, self, &count)))
 		return 0;
-	}
 	/* ip: the call's return address (this is inlined in the exported call), for the
 	 * hung-task watchdog's "at:". */
 	return read_slow(sem, self, mode, deadline, count, __builtin_return_address(0));
@@ -1077,6 +1011,13 @@ static __attribute__((noinline)) int read_try_tracked(struct krwsem *sem, const 
 #define READ_TRY(sem, seen)                                                               \
 	(kmx_unlikely((seen) && krwsem_tools_on()) ? read_try_tracked(sem, CALLER)         \
 						   : down_read_try_common(sem))
+
+/* For pthread/rwlock.c's inline fast path (krwsem_fast.h): the tools are off. */
+int krwsem__down_read_slow(struct krwsem *sem, struct kmutex_task *self, uint64_t count,
+			   const void *ip)
+{
+	return read_slow(sem, self, 0, NULL, count, ip);
+}
 
 int krwsem__down_read(struct krwsem *sem, int mode, const struct timespec *deadline)
 {
@@ -1318,14 +1259,10 @@ static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmute
 static inline int down_write_common(struct krwsem *sem, int mode, const struct timespec *deadline)
 {
 	struct kmutex_task *self = kmutex__self();
-	uint64_t unlocked = 0;
 
 	check_deadline(sem, mode, deadline, "krwsem_down_write_timeout");
-	/* ACQUIRE pairs with the RELEASE of the last holder's unlock. */
-	if (kmx_likely(kmx_try_cmpxchg(&sem->count, &unlocked, RWSEM_WRITER_LOCKED, KMX_ACQUIRE))) {
-		writer_acquired(sem, self);
+	if (kmx_likely(krwsem__write_fast(sem, self)))
 		return 0;
-	}
 	return write_slow(sem, self, mode, deadline, __builtin_return_address(0)); /* as read's */
 }
 
@@ -1355,6 +1292,12 @@ static __attribute__((noinline)) int write_try_tracked(struct krwsem *sem, const
 #define WRITE_TRY(sem, seen)                                                               \
 	(kmx_unlikely((seen) && krwsem_tools_on()) ? write_try_tracked(sem, CALLER)         \
 						   : down_write_try_common(sem))
+
+/* For pthread/rwlock.c's inline fast path (krwsem_fast.h): the tools are off. */
+int krwsem__down_write_slow(struct krwsem *sem, struct kmutex_task *self, const void *ip)
+{
+	return write_slow(sem, self, 0, NULL, ip);
+}
 
 int krwsem__down_write(struct krwsem *sem, int mode, const struct timespec *deadline)
 {

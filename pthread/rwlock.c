@@ -49,13 +49,23 @@
  * core keys and counts a krwsem by its name, which a program's rwlock lacks: with lockdep or
  * statistics on, the rwlock is named before its first lock as a mutex is (tools.c: "rwlock
  * 0x... #n first locked at main+0x2a [prog]" for lockdep, "first locked at ..." for
- * statistics alone).  With both off the fast paths pay one more relaxed load and branch.
+ * statistics alone).
+ *
+ * The fast paths (rdlock, tryrdlock, wrlock, trywrlock, unlock) are leaves, as the mutex's
+ * are: a krwsem in use (one load of the tag and option bits), KMUTEX_RWLOCK not glibc (one
+ * load), the tools off (unobserved(): two loads, one branch), a thread that has its
+ * descriptor; then krwsem's own fast path, inline from krwsem_fast.h, with the core's
+ * orderings.  Its failure goes to the core's slow path through a hidden entry point (no PLT),
+ * with the state the try left; a call that does not pass the tests takes the layered entry
+ * points above, where the tools follow it.  Before: 1.9x glibc's uncontended rdlock+unlock,
+ * the extra call level each way (docs/rwsem-results.md).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "dropin.h"
 #include "krwsem.h"
+#include "krwsem_fast.h"
 
 _Static_assert(sizeof(struct krwsem) <= sizeof(pthread_rwlock_t), "a krwsem must fit in pthread_rwlock_t");
 _Static_assert(offsetof(struct krwsem, options) == offsetof(pthread_rwlock_t, __data.__flags),
@@ -265,8 +275,36 @@ static __attribute__((noinline)) int wrlock_other(pthread_rwlock_t *rwlock, enum
 	return glibc_rwlock_wrlock(rwlock, call, clockid, abstime);
 }
 
-static inline int rdlock(pthread_rwlock_t *rwlock, enum rw_call call, clockid_t clockid,
-			 const struct timespec *abstime, const void *ip)
+/*
+ * May the inline fast path run?  A krwsem, not KMUTEX_RWLOCK=glibc, the tools off (else the
+ * layered calls, which tell them), and the caller's descriptor made (a thread's first lock
+ * makes it, in the layered call).  Returns the descriptor, or NULL for the layered call.
+ */
+static inline struct kmutex_task *fast_path_self(pthread_rwlock_t *rwlock)
+{
+	if (kmx_unlikely(!is_krwsem(rwlock_word48(rwlock)) || all_glibc() || !unobserved()))
+		return NULL;
+	return kmutex__current;
+}
+
+/* The inline fast paths' failures: the core's slow paths, as krwsem__down_* would take them. */
+static __attribute__((noinline)) int rdlock_contended(pthread_rwlock_t *rwlock,
+						      struct kmutex_task *self, uint64_t count,
+						      const void *ip)
+{
+	return -krwsem__down_read_slow(as_krwsem(rwlock), self, count, ip);
+}
+
+static __attribute__((noinline)) int wrlock_contended(pthread_rwlock_t *rwlock,
+						      struct kmutex_task *self, const void *ip)
+{
+	return -krwsem__down_write_slow(as_krwsem(rwlock), self, ip);
+}
+
+/* Not inlined into the public calls, so that their fast paths stay leaves without a frame. */
+static __attribute__((noinline)) int rdlock(pthread_rwlock_t *rwlock, enum rw_call call,
+					    clockid_t clockid, const struct timespec *abstime,
+					    const void *ip)
 {
 	int mode, ret;
 
@@ -279,8 +317,9 @@ static inline int rdlock(pthread_rwlock_t *rwlock, enum rw_call call, clockid_t 
 	return -krwsem__down_read(as_krwsem(rwlock), mode, abstime);
 }
 
-static inline int wrlock(pthread_rwlock_t *rwlock, enum rw_call call, clockid_t clockid,
-			 const struct timespec *abstime, const void *ip)
+static __attribute__((noinline)) int wrlock(pthread_rwlock_t *rwlock, enum rw_call call,
+					    clockid_t clockid, const struct timespec *abstime,
+					    const void *ip)
 {
 	int mode, ret;
 
@@ -295,6 +334,14 @@ static inline int wrlock(pthread_rwlock_t *rwlock, enum rw_call call, clockid_t 
 
 int pthread_rwlock_rdlock(pthread_rwlock_t *rwlock)
 {
+	struct kmutex_task *self = fast_path_self(rwlock);
+	uint64_t count;
+
+	if (kmx_likely(self != NULL)) {
+		if (kmx_likely(krwsem__read_fast(as_krwsem(rwlock), self, &count)))
+			return 0;
+		return rdlock_contended(rwlock, self, count, CALLER);
+	}
 	return rdlock(rwlock, RW_LOCK, CLOCK_REALTIME, NULL, CALLER);
 }
 
@@ -310,6 +357,13 @@ int pthread_rwlock_clockrdlock(pthread_rwlock_t *rwlock, clockid_t clockid, cons
 
 int pthread_rwlock_wrlock(pthread_rwlock_t *rwlock)
 {
+	struct kmutex_task *self = fast_path_self(rwlock);
+
+	if (kmx_likely(self != NULL)) {
+		if (kmx_likely(krwsem__write_fast(as_krwsem(rwlock), self)))
+			return 0;
+		return wrlock_contended(rwlock, self, CALLER);
+	}
 	return wrlock(rwlock, RW_LOCK, CLOCK_REALTIME, NULL, CALLER);
 }
 
@@ -326,6 +380,10 @@ int pthread_rwlock_clockwrlock(pthread_rwlock_t *rwlock, clockid_t clockid, cons
 /* The try calls: EBUSY, also for the write holder (as glibc), EAGAIN on overflow (read). */
 int pthread_rwlock_tryrdlock(pthread_rwlock_t *rwlock)
 {
+	struct kmutex_task *self = fast_path_self(rwlock);
+
+	if (kmx_likely(self != NULL) && kmx_likely(krwsem__read_try_fast(as_krwsem(rwlock), self)))
+		return 0;
 	if (kmx_unlikely(all_glibc()))
 		return glibc_rwlock_tryrdlock(rwlock);
 	switch (classify_rwlock(rwlock)) {
@@ -341,6 +399,10 @@ int pthread_rwlock_tryrdlock(pthread_rwlock_t *rwlock)
 
 int pthread_rwlock_trywrlock(pthread_rwlock_t *rwlock)
 {
+	struct kmutex_task *self = fast_path_self(rwlock);
+
+	if (kmx_likely(self != NULL) && kmx_likely(krwsem__write_fast(as_krwsem(rwlock), self)))
+		return 0;
 	if (kmx_unlikely(all_glibc()))
 		return glibc_rwlock_trywrlock(rwlock);
 	switch (classify_rwlock(rwlock)) {
@@ -372,7 +434,24 @@ static inline bool write_held_by_self(struct krwsem *sem)
 int pthread_rwlock_unlock(pthread_rwlock_t *rwlock)
 {
 	struct krwsem *sem = as_krwsem(rwlock);
+	struct kmutex_task *self = fast_path_self(rwlock);
 
+	if (kmx_likely(self != NULL)) {
+		/* The write holder (write_held_by_self(), and the writer bit, as krwsem.c's
+		 * holds_write()); the count a guess for the cmpxchg, exact for that test.  A
+		 * reader's owner word has READER_OWNED set, so never equals self. */
+		if (kmx_unlikely(write_held_by_self(sem))) {
+			uint64_t count = kmx_load(&sem->count, KMX_RELAXED);
+
+			if (kmx_likely(count & RWSEM_WRITER_LOCKED))
+				krwsem__up_write_owned(sem, count);
+			else
+				krwsem__up_write(sem); /* cannot be right: the core says why */
+			return 0;
+		}
+		krwsem__up_read_as(sem, self); /* misuse too: its slow path reports it */
+		return 0;
+	}
 	if (kmx_unlikely(!is_krwsem(rwlock_word48(rwlock)) || all_glibc())) {
 		if (!all_glibc() && classify_rwlock(rwlock) != RC_GLIBC)
 			return EINVAL;
