@@ -65,7 +65,7 @@ SHARED = {"pthread_mutex_lock": ((), LOCK["default"]),
           "pthread_mutex_unlock": (("pt_mutex_unlock",), UNLOCK["default"]),
           "krwsem_down_read": ((), ["bl __aarch64_ldadd8_acq"]),
           "krwsem_down_read_trylock": ((), LOCK["default"]),
-          "krwsem_up_read": (("release_read",), UNLOCK["default"]),
+          "krwsem_up_read": ((), UNLOCK["default"]),
           "krwsem_down_write": ((), LOCK["default"]),
           "krwsem_down_write_trylock": ((), LOCK["default"]),
           "krwsem_up_write": ((), UNLOCK["default"])}
