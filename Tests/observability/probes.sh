@@ -147,6 +147,10 @@ if ! command -v perf >/dev/null || ! perf version >/dev/null 2>&1; then
 	echo "probes: SKIP perf test: perf not installed (Debian: linux-perf)"; exit 0
 fi
 so=$(realpath "$(dirname "$shared")/../libkmutex.so")
+# perf's probe events are the machine's, not this process's: two runs at once (two checkouts'
+# make test) would add and delete each other's.  One at a time, then.
+exec 9> "${TMPDIR:-/tmp}/kmutex-probes-perf.lock"
+flock 9
 perf probe -q -d 'sdt_kmutex:*' >/dev/null 2>&1 # left over from an interrupted run
 perf buildid-cache --add "$so" > "$out/perf.log" 2>&1
 trap "perf probe -q -d 'sdt_kmutex:*' >/dev/null 2>&1" EXIT
