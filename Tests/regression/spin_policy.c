@@ -143,6 +143,13 @@ static pthread_t start_locker(enum role r)
 
 static void reset_steps(void)
 {
+	/*
+	 * A post left by the case before: in "running owner" S may spin out its budget and
+	 * sleep before main unlocks (one CPU, a loaded machine), and nobody waits for that post.
+	 * Left there, it would let the next case go on before its own S has slept.
+	 */
+	while (sem_trywait(&s_slept) == 0 || sem_trywait(&s_decided) == 0)
+		;
 	memset(s_steps, 0, sizeof(s_steps));
 	memset(s_decided_steps, 0, sizeof(s_decided_steps));
 }
