@@ -28,7 +28,8 @@ ARM64_TIMEOUT  ?= 180
 ARM64_STRESS   ?= -d 2 -t 4 -w 60
 ARM64_CTESTS   := $(ARM64)/ctests
 # (mk/arm64.mk is read before the other mk/*.mk: no variable of theirs is used outside recipes.)
-ARM64_TEST_HDRS := $(KMUTEX_HDRS) $(wildcard Tests/unit/*.h Tests/regression/*.h Tests/pthread/*.h)
+ARM64_TEST_HDRS := $(KMUTEX_HDRS) $(wildcard Tests/unit/*.h Tests/regression/*.h Tests/pthread/*.h \
+	Tests/debug/*.h Tests/stress/*.h)
 
 # The release, debug, test-hook and v4.10 libraries, as the native ones (Makefile).
 $(eval $(call kmutex_lib,$(ARM64),-O2 -fPIC,ARM64_CC,ARM64_AR))

@@ -38,6 +38,13 @@ $(eval $(call ctest_bin,stress-asan,Tests/stress/stress.c,$(BUILD)/asan/libkmute
 $(eval $(call ctest_bin,kcond-stress,Tests/stress/kcond_stress.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call ctest_bin,kcond-stress-tsan,Tests/stress/kcond_stress.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
 
+# The harnesses the misuse tests and the locktorture-style stresses share with krwsem's
+# (mk/krwsem.mk, mk/lockdep.mk; mk/arm64.mk, read first, names the folders).
+MISUSE_HDRS  := Tests/debug/misuse_harness.h
+TORTURE_HDRS := Tests/stress/torture.h
+$(addprefix $(CTESTS)/,debug-release debug-debug): $(MISUSE_HDRS)
+$(addprefix $(CTESTS)/,stress stress-tsan stress-asan): $(TORTURE_HDRS)
+
 $(CTESTS)/unit-cxx: Tests/unit/cxx.cpp $(BUILD)/libkmutex.a $(CTEST_HDRS)
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 -Wall -Wextra -Wshadow -Werror -pedantic -g -O2 -ICShims/include -o $@ $< $(BUILD)/libkmutex.a -lpthread

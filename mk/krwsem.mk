@@ -26,6 +26,9 @@ $(eval $(call krwsem_bin,stress-debug,Tests/stress/rwsem_stress.c,$(BUILD)/debug
 $(eval $(call krwsem_bin,stress,Tests/stress/rwsem_stress.c,$(BUILD)/libkmutex.a,-O2))
 $(eval $(call krwsem_bin,stress-tsan,Tests/stress/rwsem_stress.c,$(BUILD)/tsan/libkmutex.a,$(CTEST_TSAN)))
 $(eval $(call krwsem_bin,stress-asan,Tests/stress/rwsem_stress.c,$(BUILD)/asan/libkmutex.a,$(CTEST_ASAN)))
+# The harnesses shared with the kmutex tests (mk/ctests.mk).
+$(addprefix $(KRWSEM_DIR)/,misuse misuse-debug): $(MISUSE_HDRS)
+$(addprefix $(KRWSEM_DIR)/,stress stress-debug stress-tsan stress-asan): $(TORTURE_HDRS)
 
 $(KRWSEM_DIR)/unit-cxx: Tests/unit/krwsem_cxx.cpp $(BUILD)/libkmutex.a $(KRWSEM_TEST_HDRS)
 	@mkdir -p $(@D)

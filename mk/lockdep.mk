@@ -41,7 +41,7 @@ $(LOCKDEP_DIR)/unit: Tests/unit/unit.c $(CTEST_HDRS) $(BUILD)/debug/libkmutex.a
 $(LOCKDEP_DIR)/kcond: Tests/unit/kcond.c $(CTEST_HDRS) $(BUILD)/debug/libkmutex.a
 	@mkdir -p $(@D)
 	$(CC) $(LOCKDEP_CFLAGS) -o $@ $< $(BUILD)/debug/libkmutex.a -lpthread
-$(LOCKDEP_DIR)/stress: Tests/stress/stress.c $(CTEST_HDRS) $(BUILD)/debug/libkmutex.a
+$(LOCKDEP_DIR)/stress: Tests/stress/stress.c $(CTEST_HDRS) $(TORTURE_HDRS) $(BUILD)/debug/libkmutex.a
 	@mkdir -p $(@D)
 	$(CC) $(LOCKDEP_CFLAGS) -o $@ $< $(BUILD)/debug/libkmutex.a -lpthread
 
@@ -49,7 +49,7 @@ $(LOCKDEP_DIR)/stress: Tests/stress/stress.c $(CTEST_HDRS) $(BUILD)/debug/libkmu
 $(LOCKDEP_DIR)/krwsem-unit: Tests/unit/krwsem.c $(CTEST_HDRS) $(BUILD)/debug/libkmutex.a
 	@mkdir -p $(@D)
 	$(CC) $(LOCKDEP_CFLAGS) -o $@ $< $(BUILD)/debug/libkmutex.a -lpthread
-$(LOCKDEP_DIR)/krwsem-stress: Tests/stress/rwsem_stress.c $(CTEST_HDRS) $(BUILD)/debug/libkmutex.a
+$(LOCKDEP_DIR)/krwsem-stress: Tests/stress/rwsem_stress.c $(CTEST_HDRS) $(TORTURE_HDRS) $(BUILD)/debug/libkmutex.a
 	@mkdir -p $(@D)
 	$(CC) $(LOCKDEP_CFLAGS) -o $@ $< $(BUILD)/debug/libkmutex.a -lpthread
 

@@ -3,7 +3,8 @@
  *     kmutex: <check> (mutex 0x..., thread <tid>)
  * Each case runs in a child (fork + waitpid); the parent asserts that the child died of
  * SIGABRT and that its stderr is exactly that line, with the check string of CShims/kmutex.c,
- * the mutex's address and the thread that misused it.
+ * the mutex's address and the thread that misused it (misuse_harness.h, shared with
+ * rwsem_misuse.c).
  *
  * Built twice: against the release library (the checks on the slow paths, always on) and,
  * with -DKMUTEX_DEBUG, against the debug library, which also catches uninitialized and
@@ -13,38 +14,12 @@
 #include "owner.h"
 #include "wait_list.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 
-#include "check.h"
+#include "misuse_harness.h"
 
 /* Every case misuses this mutex: the child has it at the same address as the parent. */
 static struct kmutex victim;
-
-/* The child writes the misusing thread's id here before it misuses. */
-static int tid_fd = -1;
-
-static void report_tid(void)
-{
-	pid_t tid = (pid_t)syscall(SYS_gettid);
-
-	if (write(tid_fd, &tid, sizeof(tid)) != (ssize_t)sizeof(tid))
-		_exit(3);
-}
-
-/* In the child: anything that goes wrong before the misuse ends it with a distinct status. */
-static void child_fail(const char *why)
-{
-	(void)!write(STDOUT_FILENO, why, strlen(why));
-	_exit(4);
-}
 
 /* ---- the cases (each runs in a child and should not return) --------------------------- */
 
@@ -109,105 +84,52 @@ static void case_destroy_locked_by_self(void)
 	kmutex_destroy(&victim);
 }
 
+/* A thread that takes the victim and keeps it forever; returns once it holds it. */
+static int other_holds; /* atomic */
+
 static void *lock_victim_forever(void *arg)
 {
-	int *locked = arg;
-
+	(void)arg;
 	kmutex_lock(&victim);
-	__atomic_store_n(locked, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&other_holds, 1, __ATOMIC_RELEASE);
 	for (;;)
 		pause();
 	return NULL;
 }
 
-static void case_destroy_locked_by_other(void)
+static void other_thread_holds(void)
 {
 	pthread_t t;
-	int locked = 0;
 
-	kmutex_init(&victim);
-	pthread_create(&t, NULL, lock_victim_forever, &locked);
-	while (!__atomic_load_n(&locked, __ATOMIC_ACQUIRE))
+	pthread_create(&t, NULL, lock_victim_forever, NULL);
+	while (!__atomic_load_n(&other_holds, __ATOMIC_ACQUIRE))
 		sleep_us(100);
+}
+
+static void case_destroy_locked_by_other(void)
+{
+	kmutex_init(&victim);
+	other_thread_holds();
 	report_tid();
 	kmutex_destroy(&victim);
 }
 
 /*
- * Destroy with a waiter on the list and the lock free.  The waiter is parked inside a signal
+ * Destroy with a waiter on the list and the lock free: the waiter is parked inside a signal
  * handler that never returns while it sleeps on the wait list, so the unlock releases the
  * lock (keeping WAITERS) and the waiter cannot take it.
  */
-static int in_handler; /* atomic */
-
-static void park_handler(int sig)
+static void lock_victim(void)
 {
-	(void)sig;
-	__atomic_store_n(&in_handler, 1, __ATOMIC_RELEASE);
-	for (;;)
-		pause();
-}
-
-static void *wait_for_victim(void *arg)
-{
-	(void)arg;
 	kmutex_lock(&victim);
-	return NULL;
-}
-
-/* The thread is asleep (state S in /proc): in the futex sleep of the wait list. */
-static int thread_sleeps(pid_t tid)
-{
-	char path[64], stat[512];
-	int fd, n;
-	char *state;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	n = (int)read(fd, stat, sizeof(stat) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	stat[n] = 0;
-	state = strrchr(stat, ')'); /* the command name may hold spaces */
-	return state && state[1] == ' ' && state[2] == 'S';
-}
-
-static pid_t waiter_tid; /* atomic */
-
-static void *wait_for_victim_noting_tid(void *arg)
-{
-	__atomic_store_n(&waiter_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
-	return wait_for_victim(arg);
 }
 
 static void case_destroy_with_waiters(void)
 {
-	struct sigaction sa = { .sa_handler = park_handler };
-	pthread_t t;
-	pid_t tid;
-	long waited;
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
 	/* NO_HANDOFF: the unlock below must release, not hand the lock to the long waiter. */
 	kmutex_init_flags(&victim, KMUTEX_NO_SPIN | KMUTEX_NO_HANDOFF);
 	kmutex_lock(&victim);
-	pthread_create(&t, NULL, wait_for_victim_noting_tid, NULL);
-	while (!(tid = __atomic_load_n(&waiter_tid, __ATOMIC_ACQUIRE)))
-		sleep_us(100);
-	/* Asleep with the lock held by us can only mean: on the wait list, in its futex sleep
-	 * (the internal wait_lock is uncontended here, so the waiter never sleeps on it). */
-	for (waited = 0; !thread_sleeps(tid); waited++) {
-		if (waited > 100000)
-			child_fail("waiter never slept\n");
-		sleep_us(100);
-	}
-	pthread_kill(t, SIGUSR1);
-	while (!__atomic_load_n(&in_handler, __ATOMIC_ACQUIRE))
-		sleep_us(100);
+	park_waiter(lock_victim, NULL);
 	kmutex_unlock(&victim); /* free now, but the parked waiter is still queued */
 	if (kmutex_is_locked(&victim))
 		child_fail("the parked waiter took the lock\n");
@@ -237,13 +159,8 @@ static void case_unknown_flag(void)
 
 static void case_null_deadline(void)
 {
-	pthread_t t;
-	int locked = 0;
-
 	kmutex_init(&victim);
-	pthread_create(&t, NULL, lock_victim_forever, &locked);
-	while (!__atomic_load_n(&locked, __ATOMIC_ACQUIRE))
-		sleep_us(100);
+	other_thread_holds();
 	report_tid();
 	(void)kmutex_lock_timeout(&victim, NULL);
 }
@@ -412,79 +329,8 @@ static void case_cond_null_deadline(void)
 
 /* ---- the parent: run a case in a child and check how it died ------------------------------ */
 
-/* Read all of fd into buf (NUL-terminated); the child's stderr is one short line. */
-static void read_all(int fd, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-
-	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		len += (size_t)n;
-	}
-	buf[len] = 0;
-}
-
-static void expect_abort_of(void (*misuse)(void), const char *check, const char *what,
-			   const void *object)
-{
-	int err_pipe[2], tid_pipe[2], status;
-	char err[1024], expected[512];
-	pid_t child, tid = 0;
-
-	fflush(stdout);
-	if (pipe(err_pipe) || pipe(tid_pipe))
-		abort();
-	child = fork();
-	if (child == 0) {
-		struct rlimit no_core = { 0, 0 };
-
-		setrlimit(RLIMIT_CORE, &no_core); /* abort() is expected: no core files */
-		dup2(err_pipe[1], STDERR_FILENO);
-		close(err_pipe[0]);
-		close(err_pipe[1]);
-		close(tid_pipe[0]);
-		tid_fd = tid_pipe[1];
-		alarm(30); /* a child that hangs instead of aborting dies of SIGALRM */
-		misuse();
-		_exit(0); /* not stopped: the parent reports it */
-	}
-	close(err_pipe[1]);
-	close(tid_pipe[1]);
-	read_all(err_pipe[0], err, sizeof(err));
-	check_drop_emulator_line(err);
-	if (read(tid_pipe[0], &tid, sizeof(tid)) != (ssize_t)sizeof(tid))
-		tid = 0;
-	close(err_pipe[0]);
-	close(tid_pipe[0]);
-	waitpid(child, &status, 0);
-	snprintf(expected, sizeof(expected), "kmutex: %s (%s %p, thread %ld)\n", check, what,
-		 object, (long)tid);
-	if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT))
-		fprintf(stderr, "  child status 0x%x (exit %d, signal %d); stderr: %s\n", status,
-			WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-			WIFSIGNALED(status) ? WTERMSIG(status) : 0, err);
-	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
-	CHECK(tid > 0);
-	if (strcmp(err, expected) != 0)
-		fprintf(stderr, "  expected: %s  got:      %s\n", expected, err);
-	CHECK(strcmp(err, expected) == 0);
-}
-
-static void expect_abort(void (*misuse)(void), const char *check)
-{
-	expect_abort_of(misuse, check, "mutex", &victim);
-}
-
-#define MISUSE_CASE(name, check)                         \
-	static void test_##name(void)                    \
-	{                                                \
-		expect_abort(case_##name, check);        \
-	}
+/* Each case misuses victim, the mutex. */
+#define MISUSE_CASE(name, check) MISUSE_CASE_OF(name, check, "mutex", &victim)
 
 MISUSE_CASE(unlock_by_non_owner, "unlock of a mutex owned by another thread")
 MISUSE_CASE(unlock_unlocked, "unlock of an unlocked mutex")
@@ -512,11 +358,8 @@ MISUSE_CASE(destroyed_twice, "use of a destroyed mutex")
 
 MISUSE_CASE(cond_wait_unlocked, "kcond_wait: the mutex is not held by the caller")
 
-#define COND_MISUSE_CASE(name, check)                                        \
-	static void test_##name(void)                                        \
-	{                                                                    \
-		expect_abort_of(case_##name, check, "condvar", &victim_cond); \
-	}
+/* These misuse victim_cond, the condition variable. */
+#define COND_MISUSE_CASE(name, check) MISUSE_CASE_OF(name, check, "condvar", &victim_cond)
 
 COND_MISUSE_CASE(cond_destroy_with_waiters, "destroy of a condition variable with waiters")
 COND_MISUSE_CASE(cond_two_mutexes, "kcond_wait: two mutexes used with one condition variable at once")
@@ -535,27 +378,7 @@ static void correct_use(void)
 
 static void test_correct_use_does_not_abort(void)
 {
-	int err_pipe[2], status;
-	char err[256];
-	pid_t child;
-
-	fflush(stdout);
-	if (pipe(err_pipe))
-		abort();
-	child = fork();
-	if (child == 0) {
-		dup2(err_pipe[1], STDERR_FILENO);
-		close(err_pipe[0]);
-		close(err_pipe[1]);
-		correct_use();
-		_exit(0);
-	}
-	close(err_pipe[1]);
-	read_all(err_pipe[0], err, sizeof(err));
-	close(err_pipe[0]);
-	waitpid(child, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CHECK(err[0] == 0);
+	expect_no_abort(correct_use);
 }
 
 int main(void)

@@ -12,10 +12,12 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hung_task.h"
@@ -130,6 +132,104 @@ static void expect(const char *text, const char *needle, const char *what)
 {
 	if (!strstr(text, needle))
 		fail("%s: the report does not contain \"%s\"", what, needle);
+}
+
+/* expect() each of needles, a NULL-terminated list. */
+static inline void expect_all(const char *text, const char *what, const char *const *needles)
+{
+	for (; *needles; needles++)
+		expect(text, *needles, what);
+}
+
+/* The report of a deadlock whose first task's header starts with `from`, once it is out. */
+static inline const char *deadlock_report(const char *from, char *buf, size_t size)
+{
+	wait_for_text("Found 1 deadlock.");
+	return section(from, buf, size);
+}
+
+/* The report that starts with `from`, complete: with its stacks, and a scan after them. */
+static inline const char *report_with_stacks(const char *from, char *buf, size_t size)
+{
+	wait_for_text(from);
+	wait_for_text("\nStacks:");
+	wait_scans(1); /* the report is written in one piece: it is complete after a scan */
+	return section(from, buf, size);
+}
+
+/* After the scans the caller waited for: exactly want reports in all (why: which ones). */
+static inline void expect_reports(const char *what, unsigned want, const char *why)
+{
+	unsigned n = count(" blocked for more than ");
+
+	if (n != want)
+		fail("%s: %u reports, want %s", what, n, why);
+}
+
+/* ---- an ABBA deadlock, on kmutex or on pthread mutexes under the preload -------------------- */
+
+/*
+ * A thread of an ABBA deadlock: named `name`, it takes `first`, waits until the other thread
+ * holds its own first lock, then takes `second` and never returns.  Not static, and not
+ * inlined: the reports name the function where it waits (-rdynamic).
+ */
+#define ABBA_THREAD(fn, name, lock, first, second, both_hold) \
+	__attribute__((noinline)) void *fn(void *arg)         \
+	{                                                     \
+		(void)arg;                                    \
+		pthread_setname_np(pthread_self(), name);     \
+		lock(&first);                                 \
+		pthread_barrier_wait(&both_hold);             \
+		lock(&second); /* never returns */            \
+		return NULL;                                  \
+	}
+
+static inline void start_abba(pthread_barrier_t *both_hold, void *(*thread_a)(void *),
+			      void *(*thread_b)(void *))
+{
+	pthread_t a, b;
+
+	pthread_barrier_init(both_hold, NULL, 2);
+	pthread_create(&a, NULL, thread_a, NULL);
+	pthread_create(&b, NULL, thread_b, NULL);
+}
+
+/*
+ * The ABBA deadlock between threads "<prefix>a" and "<prefix>b": one deadlock report naming
+ * both threads, both locks (lock_a, lock_b: the variables' names) and the functions where each
+ * waits (fn_a, fn_b), and no other report three scans later.  Returns the report.
+ */
+static inline const char *expect_abba_report(const char *what, const char *prefix,
+					     const char *lock_a, const char *lock_b,
+					     const char *fn_a, const char *fn_b, char *buf, size_t size)
+{
+	char header[64], want[6][96];
+	const char *r;
+
+	snprintf(header, sizeof(header), "INFO: task %s", prefix);
+	r = deadlock_report(header, buf, size);
+	snprintf(want[0], sizeof(want[0]), "\"%sa\" tid", prefix);
+	snprintf(want[1], sizeof(want[1]), "\"%sb\" tid", prefix);
+	snprintf(want[2], sizeof(want[2]), "= &%s [", lock_a);
+	snprintf(want[3], sizeof(want[3]), "= &%s [", lock_b);
+	snprintf(want[4], sizeof(want[4]), "at: %s+", fn_a);
+	snprintf(want[5], sizeof(want[5]), "at: %s+", fn_b);
+	expect_all(r, what, (const char *const[]){ "Found one kmutex deadlock", want[0], want[1],
+						   want[2], want[3], want[4], want[5], NULL });
+	/* Each hung wait once: both threads are in the one report, for good. */
+	wait_scans(3);
+	expect_reports(what, 1, "exactly 1");
+	return r;
+}
+
+/* Park the calling thread in a sleep outside kmutex, for good. */
+static inline void sleep_forever(void)
+{
+	for (;;) {
+		struct timespec ts = { 1000, 0 };
+
+		nanosleep(&ts, NULL); /* a signal (the watchdog's) ends it early: sleep again */
+	}
 }
 
 #endif /* HUNG_HARNESS_H */

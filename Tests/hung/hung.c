@@ -61,50 +61,19 @@ static void park_forever(void)
 
 /* ---- abba -------------------------------------------------------------------------------- */
 
-__attribute__((noinline)) void *abba_thread_a(void *arg)
-{
-	(void)arg;
-	name_self("abba-a");
-	kmutex_lock(&lock_a);
-	pthread_barrier_wait(&both_hold);
-	kmutex_lock(&lock_b); /* never returns */
-	return NULL;
-}
-
-__attribute__((noinline)) void *abba_thread_b(void *arg)
-{
-	(void)arg;
-	name_self("abba-b");
-	kmutex_lock(&lock_b);
-	pthread_barrier_wait(&both_hold);
-	kmutex_lock(&lock_a); /* never returns */
-	return NULL;
-}
+ABBA_THREAD(abba_thread_a, "abba-a", kmutex_lock, lock_a, lock_b, both_hold)
+ABBA_THREAD(abba_thread_b, "abba-b", kmutex_lock, lock_b, lock_a, both_hold)
 
 static void abba(void)
 {
-	pthread_t a, b;
 	char buf[16384];
 	const char *r;
 
-	pthread_barrier_init(&both_hold, NULL, 2);
-	pthread_create(&a, NULL, abba_thread_a, NULL);
-	pthread_create(&b, NULL, abba_thread_b, NULL);
-	wait_for_text("Found 1 deadlock.");
-	r = section("INFO: task abba-", buf, sizeof(buf));
-	expect(r, "Found one kmutex deadlock", "abba");
-	expect(r, "\"abba-a\" tid", "abba");
-	expect(r, "\"abba-b\" tid", "abba");
-	expect(r, "waiting to lock mutex", "abba");
-	expect(r, "(lock_a) = &lock_a [", "abba");
-	expect(r, "(lock_b) = &lock_b [", "abba");
-	expect(r, "at: abba_thread_a+", "abba");
-	expect(r, "at: abba_thread_b+", "abba");
-	expect(r, "- holding mutex", "abba");
-	/* Each hung wait once: both threads are in the one report, for good. */
-	wait_scans(3);
-	if (count(" blocked for more than ") != 1)
-		fail("abba: %u reports, want exactly 1", count(" blocked for more than "));
+	start_abba(&both_hold, abba_thread_a, abba_thread_b);
+	r = expect_abba_report("abba", "abba-", "lock_a", "lock_b", "abba_thread_a", "abba_thread_b",
+			       buf, sizeof(buf));
+	expect_all(r, "abba", (const char *const[]){ "waiting to lock mutex", "(lock_a) = &lock_a [",
+						     "(lock_b) = &lock_b [", "- holding mutex", NULL });
 }
 
 /* ---- a three-thread cycle, and a thread blocked behind it ---------------------------------- */
@@ -144,8 +113,7 @@ static void cycle3(void)
 	pthread_barrier_init(&ring_holds, NULL, 3);
 	for (int i = 0; i < 3; i++)
 		pthread_create(&t[i], NULL, ring_thread, (void *)(intptr_t)i);
-	wait_for_text("Found 1 deadlock.");
-	r = section("INFO: task ring-", buf, sizeof(buf));
+	r = deadlock_report("INFO: task ring-", buf, sizeof(buf));
 	expect(r, "Found one kmutex deadlock", "cycle3");
 	for (int i = 0; i < 3; i++) {
 		char want[64];
@@ -162,12 +130,10 @@ static void cycle3(void)
 	wait_for_text("a deadlock (below), behind which it waits");
 	wait_scans(3);
 	r = section("INFO: task behind:", buf, sizeof(buf));
-	expect(r, "is blocked on a mutex owned by task ring-1:", "cycle3 behind");
-	expect(r, "Found one kmutex deadlock", "cycle3 behind");
-	expect(r, "at: behind_the_ring+", "cycle3 behind");
-	if (count(" blocked for more than ") != 2)
-		fail("cycle3: %u reports, want 2 (the cycle once, the thread behind it once)",
-		     count(" blocked for more than "));
+	expect_all(r, "cycle3 behind", (const char *const[]){
+		"is blocked on a mutex owned by task ring-1:", "Found one kmutex deadlock",
+		"at: behind_the_ring+", NULL });
+	expect_reports("cycle3", 2, "2 (the cycle once, the thread behind it once)");
 }
 
 /* ---- owner sleeping elsewhere --------------------------------------------------------------- */
@@ -180,11 +146,7 @@ __attribute__((noinline)) void *owner_sleeps_elsewhere(void *arg)
 	name_self("sleepy-owner");
 	kmutex_lock(&sleepy_lock);
 	atomic_store(&sleeper_holds, 1);
-	for (;;) {
-		struct timespec ts = { 1000, 0 };
-
-		nanosleep(&ts, NULL); /* a signal (the watchdog's) ends it early: sleep again */
-	}
+	sleep_forever();
 	return NULL;
 }
 
@@ -224,19 +186,16 @@ static void owner(void)
 		drain();
 	pthread_create(&w, NULL, wait_behind_sleeper, NULL);
 	wait_for_text("what it is doing now:");
-	wait_for_text("\nStacks:");
-	wait_scans(1); /* the report is written in one piece: it is complete after a scan */
-	r = section("INFO: task blocked-waiter", buf, sizeof(buf));
-	expect(r, "is blocked on a mutex owned by task sleepy-owner:", "owner");
-	expect(r, "(sleepy_lock) = &sleepy_lock [", "owner");
-	expect(r, "at: wait_behind_sleeper+", "owner");
+	r = report_with_stacks("INFO: task blocked-waiter", buf, sizeof(buf));
+	expect_all(r, "owner", (const char *const[]){
+		"is blocked on a mutex owned by task sleepy-owner:", "(sleepy_lock) = &sleepy_lock [",
+		"at: wait_behind_sleeper+", NULL });
 	r = strstr(r, "\"sleepy-owner\" tid");
 	r = r ? strstr(r + 1, "\"sleepy-owner\" tid") : NULL; /* its stack, after the chain */
 	if (!r)
 		fail("owner: no stack section for the owner");
-	expect(r, "what it is doing now:", "owner");
-	expect(r, "nanosleep", "owner");
-	expect(r, "owner_sleeps_elsewhere+", "owner");
+	expect_all(r, "owner", (const char *const[]){ "what it is doing now:", "nanosleep",
+						      "owner_sleeps_elsewhere+", NULL });
 	sigaction(SIGRTMAX, NULL, &now);
 	if (now.sa_handler != program_rt_handler || atomic_load(&program_handler_calls))
 		fail("owner: the program's SIGRTMAX handler was replaced or called");
@@ -271,17 +230,12 @@ static void condvar(void)
 	const char *r;
 
 	pthread_create(&t, NULL, wait_for_nothing, NULL);
-	wait_for_text("\nStacks:");
-	wait_scans(1);
-	r = section("INFO: task cv-waiter", buf, sizeof(buf));
-	expect(r, "is waiting on a condition variable that nobody has signalled", "condvar");
-	expect(r, "= &lonely_cond [", "condvar");
-	expect(r, "with mutex", "condvar");
-	expect(r, "(cond_mutex) = &cond_mutex [", "condvar");
-	expect(r, "at: wait_for_nothing+", "condvar");
+	r = report_with_stacks("INFO: task cv-waiter", buf, sizeof(buf));
+	expect_all(r, "condvar", (const char *const[]){
+		"is waiting on a condition variable that nobody has signalled", "= &lonely_cond [",
+		"with mutex", "(cond_mutex) = &cond_mutex [", "at: wait_for_nothing+", NULL });
 	wait_scans(3);
-	if (count(" blocked for more than ") != 1)
-		fail("condvar: %u reports, want exactly 1", count(" blocked for more than "));
+	expect_reports("condvar", 1, "exactly 1");
 }
 
 /* ---- a condvar waiter moved onto a held mutex by a broadcast --------------------------------- */
@@ -305,11 +259,7 @@ __attribute__((noinline)) void *hold_and_sleep(void *arg)
 	name_self("cv-holder");
 	kmutex_lock(&moved_mutex);
 	atomic_store(&moved_holder_holds, 1);
-	for (;;) {
-		struct timespec ts = { 1000, 0 };
-
-		nanosleep(&ts, NULL);
-	}
+	sleep_forever();
 	return NULL;
 }
 
@@ -327,15 +277,10 @@ static void moved(void)
 	while (!atomic_load(&moved_holder_holds))
 		drain();
 	kcond_broadcast(&moved_cond); /* the mutex is held: the waiter is moved, not woken */
-	wait_for_text("INFO: task cv-moved:");
-	wait_for_text("\nStacks:");
-	wait_scans(1);
-	r = section("INFO: task cv-moved:", buf, sizeof(buf));
-	expect(r, "is blocked on a mutex owned by task cv-holder:", "moved");
-	expect(r, "(moved_mutex) = &moved_mutex [", "moved");
-	expect(r, "moved there from condvar", "moved");
-	expect(r, "what it is doing now:", "moved");
-	expect(r, "hold_and_sleep+", "moved");
+	r = report_with_stacks("INFO: task cv-moved:", buf, sizeof(buf));
+	expect_all(r, "moved", (const char *const[]){
+		"is blocked on a mutex owned by task cv-holder:", "(moved_mutex) = &moved_mutex [",
+		"moved there from condvar", "what it is doing now:", "hold_and_sleep+", NULL });
 }
 
 /* ---- krwsem: readers named; a deadlock through a read lock ---------------------------------- */
@@ -350,11 +295,7 @@ __attribute__((noinline)) void *read_and_sleep(void *arg)
 	name_self(arg);
 	krwsem_down_read(&table_sem);
 	atomic_fetch_add(&readers_in, 1);
-	for (;;) {
-		struct timespec ts = { 1000, 0 };
-
-		nanosleep(&ts, NULL);
-	}
+	sleep_forever();
 	return NULL;
 }
 
@@ -404,39 +345,26 @@ static void rwsem(void)
 	while (atomic_load(&readers_in) < 2)
 		drain();
 	pthread_create(&t[2], NULL, write_behind_readers, NULL);
-	wait_for_text("INFO: task rw-writer:");
-	wait_for_text("\nStacks:");
-	wait_scans(1);
-	r = section("INFO: task rw-writer:", buf, sizeof(buf));
-	expect(r, "is blocked on a rw-semaphore (to write)", "rwsem readers");
-	expect(r, "(table_sem) = &table_sem [", "rwsem readers");
-	expect(r, "held by 2 readers: ", "rwsem readers");
-	expect(r, "\"rw-reader-1\" tid", "rwsem readers");
-	expect(r, "\"rw-reader-2\" tid", "rwsem readers");
-	expect(r, "at: write_behind_readers+", "rwsem readers");
-	expect(r, "\"rw-reader-2\" tid", "rwsem readers");
+	r = report_with_stacks("INFO: task rw-writer:", buf, sizeof(buf));
+	expect_all(r, "rwsem readers", (const char *const[]){
+		"is blocked on a rw-semaphore (to write)", "(table_sem) = &table_sem [",
+		"held by 2 readers: ", "\"rw-reader-1\" tid", "\"rw-reader-2\" tid",
+		"at: write_behind_readers+", "\"rw-reader-2\" tid", NULL });
 	r = strstr(r, ", a reader, what it is doing now:");
 	if (!r || !strstr(r, "read_and_sleep+"))
 		fail("rwsem readers: no stack for the readers");
 
 	pthread_create(&t[3], NULL, reader_wants_mutex, NULL);
 	pthread_create(&t[4], NULL, mutex_owner_wants_write, NULL);
-	wait_for_text("Found 1 deadlock.");
-	r = section("INFO: task idx-", buf, sizeof(buf));
-	expect(r, "Found one kmutex deadlock", "rwsem deadlock");
-	expect(r, "waiting to lock rw-semaphore (to write) ", "rwsem deadlock");
-	expect(r, "= &index_sem [", "rwsem deadlock");
-	expect(r, "held by reader \"idx-reader\" tid", "rwsem deadlock");
-	expect(r, "which is held for reading by \"idx-reader\" tid", "rwsem deadlock");
-	expect(r, "- holding rw-semaphore 0x", "rwsem deadlock");
-	expect(r, " for reading\n", "rwsem deadlock");
-	expect(r, "(index_mutex) = &index_mutex [", "rwsem deadlock");
-	expect(r, "at: reader_wants_mutex+", "rwsem deadlock");
-	expect(r, "at: mutex_owner_wants_write+", "rwsem deadlock");
+	r = deadlock_report("INFO: task idx-", buf, sizeof(buf));
+	expect_all(r, "rwsem deadlock", (const char *const[]){
+		"Found one kmutex deadlock", "waiting to lock rw-semaphore (to write) ",
+		"= &index_sem [", "held by reader \"idx-reader\" tid",
+		"which is held for reading by \"idx-reader\" tid", "- holding rw-semaphore 0x",
+		" for reading\n", "(index_mutex) = &index_mutex [", "at: reader_wants_mutex+",
+		"at: mutex_owner_wants_write+", NULL });
 	wait_scans(3);
-	if (count(" blocked for more than ") != 2)
-		fail("rwsem: %u reports, want 2 (the writer behind readers, the deadlock)",
-		     count(" blocked for more than "));
+	expect_reports("rwsem", 2, "2 (the writer behind readers, the deadlock)");
 }
 
 /* ---- the sentinel: a real hang after the runs that must not be reported ------------------- */
@@ -626,11 +554,7 @@ int main(int argc, char **argv)
 	if (pipe(never) != 0)
 		fail("pipe");
 	if (!strcmp(what, "abort")) {
-		pthread_t a, b;
-
-		pthread_barrier_init(&both_hold, NULL, 2);
-		pthread_create(&a, NULL, abba_thread_a, NULL);
-		pthread_create(&b, NULL, abba_thread_b, NULL);
+		start_abba(&both_hold, abba_thread_a, abba_thread_b);
 		for (;;)
 			pause();
 	}

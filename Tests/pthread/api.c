@@ -14,37 +14,24 @@
 #include "kmutex.h"
 #include "pt.h"
 
-#define FN(name) { #name, (const void *)&name }
-
-/* CHECK that a helper returning 0 or the line of its first failed step returned 0. */
-#define CHECK_STEPS(call)                                                                   \
-	do {                                                                                \
-		int line_ = (call);                                                         \
-		if (line_)                                                                  \
-			fprintf(stderr, "%s:%d: step failed\n", __FILE__, line_);           \
-		CHECK(line_ == 0);                                                          \
-	} while (0)
-
 /* Every interposed symbol, as this program's versioned references resolved it. */
 static void t_interposed(void)
 {
-	static const struct { const char *name; const void *fn; } fns[] = {
-		FN(pthread_mutex_init), FN(pthread_mutex_destroy), FN(pthread_mutex_lock),
-		FN(pthread_mutex_trylock), FN(pthread_mutex_timedlock), FN(pthread_mutex_clocklock),
-		FN(pthread_mutex_unlock), FN(pthread_cond_init), FN(pthread_cond_destroy),
-		FN(pthread_cond_wait), FN(pthread_cond_timedwait), FN(pthread_cond_clockwait),
-		FN(pthread_cond_signal), FN(pthread_cond_broadcast), FN(mtx_init), FN(mtx_lock),
-		FN(mtx_timedlock), FN(mtx_trylock), FN(mtx_unlock), FN(mtx_destroy), FN(cnd_init),
-		FN(cnd_wait), FN(cnd_timedwait), FN(cnd_signal), FN(cnd_broadcast), FN(cnd_destroy),
+	static const struct pt_fn fns[] = {
+		PT_FN(pthread_mutex_init), PT_FN(pthread_mutex_destroy), PT_FN(pthread_mutex_lock),
+		PT_FN(pthread_mutex_trylock), PT_FN(pthread_mutex_timedlock),
+		PT_FN(pthread_mutex_clocklock), PT_FN(pthread_mutex_unlock), PT_FN(pthread_cond_init),
+		PT_FN(pthread_cond_destroy), PT_FN(pthread_cond_wait), PT_FN(pthread_cond_timedwait),
+		PT_FN(pthread_cond_clockwait), PT_FN(pthread_cond_signal), PT_FN(pthread_cond_broadcast),
+		PT_FN(mtx_init), PT_FN(mtx_lock), PT_FN(mtx_timedlock), PT_FN(mtx_trylock),
+		PT_FN(mtx_unlock), PT_FN(mtx_destroy), PT_FN(cnd_init), PT_FN(cnd_wait),
+		PT_FN(cnd_timedwait), PT_FN(cnd_signal), PT_FN(cnd_broadcast), PT_FN(cnd_destroy),
 	};
 	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 	pthread_cond_t c = PTHREAD_COND_INITIALIZER;
 	struct timespec past = { 0, 0 };
-	int all = 1;
 
-	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
-		all &= pt_served_by_kmutex(fns[i].name, fns[i].fn);
-	CHECK(all);
+	CHECK(pt_all_served_by_kmutex(fns, sizeof(fns) / sizeof(fns[0])));
 	CHECK(pthread_mutex_lock(&m) == 0);
 	CHECK(pt_locked_bytes_are_kmutex("pthread_mutex_lock", &m));
 	/* A timed-out wait leaves glibc's __wseq at 2; a kcond's words are back to zero. */
@@ -603,6 +590,10 @@ static int misuse_child(int which)
 	static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 	pthread_t t;
 
+	/* KMUTEX_STRICT=1 (without it, glibc's behaviour: Tests/pthread/semantics.c) is read
+	 * once per process, at its first misuse: main runs this case before any other that
+	 * could make one (no exec: the arm64 run under qemu-user cannot). */
+	setenv("KMUTEX_STRICT", "1", 1);
 	if (which == 0) {
 		pthread_mutex_lock(&m);
 		pthread_mutex_lock(&m); /* recursive lock of a NORMAL mutex */
@@ -614,35 +605,13 @@ static int misuse_child(int which)
 	return 0;
 }
 
-/* The child's stderr, and whether it died of SIGABRT. */
+/* The child's stderr (qemu-user's own last line dropped), and whether it died of SIGABRT. */
 static int run_misuse(int which, char *out, size_t len)
 {
-	int fds[2], status;
-	ssize_t n;
-	pid_t pid;
+	int aborted = pt_child_aborts(misuse_child, which, out, len);
 
-	if (pipe(fds) != 0) return 0;
-	pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		/* KMUTEX_STRICT=1 (without it, glibc's behaviour: Tests/pthread/semantics.c) is
-		 * read once per process, at its first misuse: main runs this case before any other
-		 * that could make one (no exec: the arm64 run under qemu-user cannot). */
-		setenv("KMUTEX_STRICT", "1", 1);
-		_exit(misuse_child(which));
-	}
-	close(fds[1]);
-	for (size_t got = 0;; got += (size_t)n) { /* a lockdep report comes first: read it all */
-		n = read(fds[0], out + got, len - 1 - got);
-		if (n <= 0) {
-			out[got] = 0;
-			break;
-		}
-	}
-	close(fds[0]);
-	waitpid(pid, &status, 0);
 	check_drop_emulator_line(out);
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+	return aborted;
 }
 
 /* With KMUTEX_LOCKDEP=1, lockdep reports the recursive lock before the core's misuse line. */

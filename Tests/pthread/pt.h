@@ -13,10 +13,12 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +40,23 @@ static inline int pt_served_by_kmutex(const char *name, const void *fn)
 		return 1;
 	fprintf(stderr, "%s fell through to glibc: it resolves to %s\n", name, object);
 	return 0;
+}
+
+/* A symbol as this program's reference resolved it: PT_FN(pthread_mutex_lock). */
+struct pt_fn {
+	const char *name;
+	const void *fn;
+};
+#define PT_FN(name) { #name, (const void *)&name }
+
+/* 1 if every one of the n symbols is the drop-in's; else prints each that is not. */
+static inline int pt_all_served_by_kmutex(const struct pt_fn *fns, size_t n)
+{
+	int all = 1;
+
+	for (size_t i = 0; i < n; i++)
+		all &= pt_served_by_kmutex(fns[i].name, fns[i].fn);
+	return all;
 }
 
 /* The bytes of a mutex locked by the caller: 1 kmutex layout, 0 glibc's (with a message). */
@@ -111,6 +130,48 @@ static inline int pt_in_thread(int (*fn)(void *), void *arg)
 		return -1;
 	pthread_join(t, NULL);
 	return call.ret;
+}
+
+/*
+ * CHECK (check.h) that a helper returning 0 or the line of its first failed step returned 0;
+ * a failure names that line.
+ */
+#define CHECK_STEPS(call)                                                                   \
+	do {                                                                                \
+		int line_ = (call);                                                         \
+		if (line_)                                                                  \
+			fprintf(stderr, "%s:%d: step failed\n", __FILE__, line_);           \
+		CHECK(line_ == 0);                                                          \
+	} while (0)
+
+/*
+ * Run misuse(which) in a forked child; its stderr into out (NUL-terminated: all of it, since a
+ * lockdep report may come before the misuse line).  1 if the child died of SIGABRT.
+ */
+static inline int pt_child_aborts(int (*misuse)(int), int which, char *out, size_t len)
+{
+	int fds[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(fds) != 0)
+		return 0;
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		_exit(misuse(which));
+	}
+	close(fds[1]);
+	for (size_t got = 0;; got += (size_t)n) {
+		n = read(fds[0], out + got, len - 1 - got);
+		if (n <= 0) {
+			out[got] = 0;
+			break;
+		}
+	}
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
 }
 
 #endif /* PT_H */

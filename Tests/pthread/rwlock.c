@@ -19,8 +19,6 @@
 #include "check.h"
 #include "pt.h"
 
-#define FN(name) { #name, (const void *)&name }
-
 /*
  * Versioned references, as binaries built against older glibcs hold them: the dynamic linker
  * must bind each to the drop-in's unversioned definition too.  (The plain references above
@@ -85,14 +83,15 @@ static int write_locked_bytes_are_krwsem(const char *what, pthread_rwlock_t *rw)
 
 static void t_interposed(void)
 {
-	static const struct { const char *name; const void *fn; } fns[] = {
-		FN(pthread_rwlock_init), FN(pthread_rwlock_destroy), FN(pthread_rwlock_rdlock),
-		FN(pthread_rwlock_tryrdlock), FN(pthread_rwlock_timedrdlock),
-		FN(pthread_rwlock_clockrdlock), FN(pthread_rwlock_wrlock), FN(pthread_rwlock_trywrlock),
-		FN(pthread_rwlock_timedwrlock), FN(pthread_rwlock_clockwrlock), FN(pthread_rwlock_unlock),
-		FN(pthread_rwlockattr_init), FN(pthread_rwlockattr_destroy),
-		FN(pthread_rwlockattr_getpshared), FN(pthread_rwlockattr_setpshared),
-		FN(pthread_rwlockattr_getkind_np), FN(pthread_rwlockattr_setkind_np),
+	static const struct pt_fn fns[] = {
+		PT_FN(pthread_rwlock_init), PT_FN(pthread_rwlock_destroy), PT_FN(pthread_rwlock_rdlock),
+		PT_FN(pthread_rwlock_tryrdlock), PT_FN(pthread_rwlock_timedrdlock),
+		PT_FN(pthread_rwlock_clockrdlock), PT_FN(pthread_rwlock_wrlock),
+		PT_FN(pthread_rwlock_trywrlock), PT_FN(pthread_rwlock_timedwrlock),
+		PT_FN(pthread_rwlock_clockwrlock), PT_FN(pthread_rwlock_unlock),
+		PT_FN(pthread_rwlockattr_init), PT_FN(pthread_rwlockattr_destroy),
+		PT_FN(pthread_rwlockattr_getpshared), PT_FN(pthread_rwlockattr_setpshared),
+		PT_FN(pthread_rwlockattr_getkind_np), PT_FN(pthread_rwlockattr_setkind_np),
 		{ "pthread_rwlock_rdlock@" BASE_VERSION, (const void *)&old_rdlock },
 		{ "pthread_rwlock_wrlock@" BASE_VERSION, (const void *)&old_wrlock },
 		{ "pthread_rwlock_unlock@" BASE_VERSION, (const void *)&old_unlock },
@@ -101,11 +100,8 @@ static void t_interposed(void)
 	};
 	pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
 	struct timespec dl = pt_deadline(CLOCK_MONOTONIC, 1000);
-	int all = 1;
 
-	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
-		all &= pt_served_by_kmutex(fns[i].name, fns[i].fn);
-	CHECK(all);
+	CHECK(pt_all_served_by_kmutex(fns, sizeof(fns) / sizeof(fns[0])));
 	CHECK(pthread_rwlock_wrlock(&rw) == 0);
 	CHECK(write_locked_bytes_are_krwsem("pthread_rwlock_wrlock", &rw));
 	CHECK(pthread_rwlock_unlock(&rw) == 0);
@@ -161,14 +157,6 @@ static int other_timedwr_30ms(void *rw)
 	if (pthread_rwlock_clockwrlock(rw, CLOCK_MONOTONIC, &mono) != ETIMEDOUT) return __LINE__;
 	return 0;
 }
-
-#define CHECK_STEPS(call)                                                                   \
-	do {                                                                                \
-		int line_ = (call);                                                         \
-		if (line_)                                                                  \
-			fprintf(stderr, "%s:%d: step failed\n", __FILE__, line_);           \
-		CHECK(line_ == 0);                                                          \
-	} while (0)
 
 /* ---- the cases ---- */
 
@@ -555,37 +543,12 @@ static int misuse_child(int which)
 	return 0;
 }
 
-static int run_misuse(int which, char *out, size_t len)
-{
-	int fds[2], status;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe(fds) != 0) return 0;
-	pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		_exit(misuse_child(which));
-	}
-	close(fds[1]);
-	for (size_t got = 0;; got += (size_t)n) {
-		n = read(fds[0], out + got, len - 1 - got);
-		if (n <= 0) {
-			out[got] = 0;
-			break;
-		}
-	}
-	close(fds[0]);
-	waitpid(pid, &status, 0);
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-}
-
 static void t_misuse(void)
 {
 	static char out[16384];
 
 	for (int which = 0; which < 2; which++) {
-		CHECK(run_misuse(which, out, sizeof(out)));
+		CHECK(pt_child_aborts(misuse_child, which, out, sizeof(out)));
 		CHECK(strstr(out, "up_read of a krwsem that is not read-locked"));
 	}
 }

@@ -59,6 +59,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "torture.h"
+
 enum kind { PLAIN, INTERRUPTIBLE, TIMED, TRY, NR_KINDS };
 static const char *const kind_name[NR_KINDS] = { "plain", "interruptible", "timed", "try" };
 
@@ -104,7 +106,7 @@ static struct krwsem sem;
 static long pair_a, pair_b;              /* plain: protected by the write lock */
 static int writers_inside, readers_inside; /* atomic */
 static long failures[NR_FAILURES];       /* atomic */
-static int stop_workers, stop_storm, stop_watchdog; /* atomic */
+static int stop_workers, stop_watchdog; /* atomic */
 static long long last_acquired_ns;       /* atomic: the latest acquisition, any worker */
 static long long process_ns;             /* the watchdog's: ticks seen, each 100 ms at most */
 /*
@@ -122,9 +124,9 @@ static long long longest_stall_ns;
 static unsigned long long stall_count;
 
 static int nr_readers = 4, nr_writers = 4;
-static int duration_s = 4, watchdog_s = 10;
-static long signal_period_us = 200;
-static unsigned long long_hold_every = 500;
+static struct torture_opts opts = {
+	.duration_s = 4, .watchdog_s = 10, .signal_period_us = 200, .long_hold_every = 500,
+};
 static unsigned sem_flags;
 static struct worker *workers;
 static int nr_workers;
@@ -132,50 +134,6 @@ static int nr_workers;
 static void fail(enum failure f)
 {
 	__atomic_fetch_add(&failures[f], 1, __ATOMIC_RELAXED);
-}
-
-static long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static struct timespec mono_after_ns(long long ns)
-{
-	struct timespec ts;
-
-	ns += mono_ns();
-	ts.tv_sec = ns / 1000000000LL;
-	ts.tv_nsec = ns % 1000000000LL;
-	return ts;
-}
-
-/* Busy-wait: a short delay, or one in long_hold_every about 1 ms (locktorture's long hold). */
-static __attribute__((noinline)) void delay(struct worker *w)
-{
-	if (long_hold_every && rand_r(&w->seed) % long_hold_every == 0) {
-		long long end = mono_ns() + 1000000;
-
-		while (mono_ns() < end)
-			__asm__ __volatile__("" ::: "memory");
-	} else {
-		for (unsigned i = rand_r(&w->seed) % 256; i > 0; i--)
-			__asm__ __volatile__("" ::: "memory");
-	}
-}
-
-/* A deadline: mostly within 300 us, sometimes 20 ms away, sometimes already past. */
-static struct timespec short_deadline(struct worker *w)
-{
-	unsigned r = (unsigned)rand_r(&w->seed);
-
-	if (r % 16 == 0)
-		return mono_after_ns(-1000000);
-	if (r % 8 == 0)
-		return mono_after_ns(20000000);
-	return mono_after_ns((long long)(r % 300) * 1000);
 }
 
 /* One lock call of the worker's kind: 0 (held), or the error (-EBUSY for a failed try). */
@@ -198,7 +156,7 @@ static int acquire(struct worker *w)
 			fail(F_BAD_RETURN);
 		return r;
 	case TIMED:
-		deadline = short_deadline(w);
+		deadline = torture_short_deadline(&w->seed);
 		r = w->writer ? krwsem_down_write_timeout(&sem, &deadline)
 			      : krwsem_down_read_timeout(&sem, &deadline);
 		if (r != 0 && r != -ETIMEDOUT)
@@ -233,7 +191,7 @@ static void read_section(struct worker *w)
 			fail(F_TORN_PAIR);
 		krwsem_up_read(&sem);
 	}
-	delay(w);
+	torture_hold(&w->seed, opts.long_hold_every);
 	if (__atomic_load_n(&writers_inside, __ATOMIC_RELAXED))
 		fail(F_READER_WRITER);
 	__atomic_fetch_sub(&readers_inside, 1, __ATOMIC_RELAXED);
@@ -246,7 +204,7 @@ static void write_section(struct worker *w)
 	if (__atomic_load_n(&readers_inside, __ATOMIC_RELAXED))
 		fail(F_WRITER_READERS);
 	pair_a++;
-	delay(w);
+	torture_hold(&w->seed, opts.long_hold_every);
 	pair_b++;
 	if (__atomic_load_n(&readers_inside, __ATOMIC_RELAXED))
 		fail(F_WRITER_READERS);
@@ -321,35 +279,16 @@ static void *worker_main(void *arg)
 		}
 		/* RELAXED: a progress counter for the watchdog; it orders nothing. */
 		__atomic_store_n(&w->calls, w->calls + 1, __ATOMIC_RELAXED);
-		if (rand_r(&w->seed) % 64 == 0) {
-			struct timespec pause_ts = { 0, (long)(rand_r(&w->seed) % 50) * 1000 };
-
-			nanosleep(&pause_ts, NULL);
-		}
+		torture_maybe_pause(&w->seed);
 	}
 	return NULL;
 }
 
-/* ---- the signal storm, the watchdog ------------------------------------------------------ */
+/* ---- the signal storm (torture.h), the watchdog ------------------------------------------ */
 
-static void on_signal(int sig)
+static pthread_t worker_thread(int i)
 {
-	(void)sig;
-	kmutex_interrupt_self();
-}
-
-/* Signals every worker: plain and timed calls must ignore interruptions. */
-static void *storm_main(void *arg)
-{
-	unsigned seed = 4242;
-	struct timespec period = { 0, signal_period_us * 1000 };
-
-	(void)arg;
-	while (!__atomic_load_n(&stop_storm, __ATOMIC_RELAXED)) {
-		pthread_kill(workers[rand_r(&seed) % (unsigned)nr_workers].thread, SIGUSR1);
-		nanosleep(&period, NULL);
-	}
-	return NULL;
+	return workers[i].thread;
 }
 
 /* A /proc file of a worker's thread, opened once (the thread lives until the end). */
@@ -458,7 +397,7 @@ static void dump_state(void)
 
 /*
  * Watch one worker for a tick (its schedstat just read).  true: it has slept in its current
- * lock call, unwoken, for watchdog_s of process time.
+ * lock call, unwoken, for opts.watchdog_s of process time.
  */
 static bool hung(struct worker *w)
 {
@@ -488,7 +427,7 @@ static bool hung(struct worker *w)
 		w->still_since = process_ns;
 		return false;
 	}
-	return process_ns - w->still_since >= watchdog_s * 1000000000LL;
+	return process_ns - w->still_since >= opts.watchdog_s * 1000000000LL;
 }
 
 static void *watchdog_main(void *arg)
@@ -539,7 +478,7 @@ static void *watchdog_main(void *arg)
 			fprintf(stderr, "rwsem_stress: FAIL: worker %d (%s %s, tid %d) has slept in one lock "
 				"call, unwoken, for %d s of process time (its call began %.1f s ago): a lost "
 				"wakeup or a deadlock\n", w->id, w->writer ? "writer" : "reader",
-				kind_name[w->kind], (int)__atomic_load_n(&w->tid, __ATOMIC_RELAXED), watchdog_s,
+				kind_name[w->kind], (int)__atomic_load_n(&w->tid, __ATOMIC_RELAXED), opts.watchdog_s,
 				(mono_ns() - __atomic_load_n(&w->call_start, __ATOMIC_RELAXED)) / 1e9);
 			dump_state();
 			_exit(2);
@@ -563,8 +502,9 @@ static void parse_args(int argc, char **argv)
 	int opt;
 
 	while ((opt = getopt(argc, argv, "d:r:w:o:s:W:l:")) != -1) {
+		if (torture_common_opt(&opts, opt, 'W', optarg))
+			continue;
 		switch (opt) {
-		case 'd': duration_s = atoi(optarg); break;
 		case 'r': nr_readers = atoi(optarg); break;
 		case 'w': nr_writers = atoi(optarg); break;
 		case 'o':
@@ -573,14 +513,11 @@ static void parse_args(int argc, char **argv)
 			else if (strcmp(optarg, "none"))
 				usage(argv[0]);
 			break;
-		case 's': signal_period_us = atol(optarg); break;
-		case 'W': watchdog_s = atoi(optarg); break;
-		case 'l': long_hold_every = strtoul(optarg, NULL, 10); break;
 		default: usage(argv[0]);
 		}
 	}
-	if (duration_s <= 0 || nr_readers < 0 || nr_writers < 0 || nr_readers + nr_writers == 0 ||
-	    watchdog_s <= 0 || signal_period_us < 0 || signal_period_us >= 1000000)
+	if (!torture_opts_valid(&opts) || nr_readers < 0 || nr_writers < 0 ||
+	    nr_readers + nr_writers == 0)
 		usage(argv[0]);
 }
 
@@ -649,21 +586,20 @@ static long report_side(int writer)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
-	pthread_t storm, watchdog;
-	long fails = 0, writes;
+	struct torture_storm storm = { .seed = 4242, .target = worker_thread };
+	long fails, writes;
 
 	parse_args(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	nr_workers = nr_readers + nr_writers;
 	printf("rwsem_stress: %d readers, %d writers, %d s, %s, signal every %ld us, long hold 1 "
-	       "in %lu, watchdog %d s\n", nr_readers, nr_writers, duration_s,
-	       sem_flags ? "nospin" : "spin", signal_period_us, long_hold_every, watchdog_s);
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
+	       "in %lu, watchdog %d s\n", nr_readers, nr_writers, opts.duration_s,
+	       sem_flags ? "nospin" : "spin", opts.signal_period_us, opts.long_hold_every,
+	       opts.watchdog_s);
+	torture_install_signal();
 	krwsem_init_flags(&sem, sem_flags);
 	workers = aligned_alloc(64, sizeof(*workers) * (size_t)nr_workers);
-	max_ticks = (duration_s + 60) * 100; /* the run, and a minute of joining and hang watch */
+	max_ticks = (opts.duration_s + 60) * 100; /* the run, and a minute of joining and hang watch */
 	tick_ns = calloc((size_t)max_ticks, sizeof(*tick_ns));
 	tick_late_ns = calloc((size_t)max_ticks, sizeof(*tick_late_ns));
 	tick_run_delay = calloc((size_t)max_ticks * (size_t)nr_workers, sizeof(*tick_run_delay));
@@ -676,20 +612,8 @@ int main(int argc, char **argv)
 		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]))
 			abort();
 	}
-	pthread_create(&watchdog, NULL, watchdog_main, NULL);
-	if (signal_period_us)
-		pthread_create(&storm, NULL, storm_main, NULL);
-	sleep((unsigned)duration_s);
-
-	if (signal_period_us) { /* first: it must not signal a worker that has exited */
-		__atomic_store_n(&stop_storm, 1, __ATOMIC_RELAXED);
-		pthread_join(storm, NULL);
-	}
-	__atomic_store_n(&stop_workers, 1, __ATOMIC_RELAXED);
-	for (int i = 0; i < nr_workers; i++)
-		pthread_join(workers[i].thread, NULL);
-	__atomic_store_n(&stop_watchdog, 1, __ATOMIC_RELAXED);
-	pthread_join(watchdog, NULL);
+	storm.nr_targets = nr_workers;
+	torture_run(&opts, &storm, &stop_workers, watchdog_main, &stop_watchdog);
 
 	report_side(0);
 	writes = report_side(1);
@@ -697,13 +621,7 @@ int main(int argc, char **argv)
 	       longest_stall_ns / 1e6, stall_count);
 	if (pair_a != pair_b || pair_a != writes)
 		fail(F_LOST_UPDATE);
-	for (int f = 0; f < NR_FAILURES; f++) {
-		long n = __atomic_load_n(&failures[f], __ATOMIC_RELAXED);
-
-		if (n)
-			fprintf(stderr, "rwsem_stress: FAIL: %s: %ld\n", failure_name[f], n);
-		fails += n;
-	}
+	fails = torture_report_failures("rwsem_stress", failures, failure_name, NR_FAILURES);
 	if (__atomic_load_n(&sem.count, __ATOMIC_RELAXED) != 0) {
 		fprintf(stderr, "rwsem_stress: FAIL: count 0x%llx after every worker left\n",
 			(unsigned long long)__atomic_load_n(&sem.count, __ATOMIC_RELAXED));

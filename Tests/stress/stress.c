@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "torture.h"
+
 enum kind { PLAIN, INTERRUPTIBLE, TIMED, NR_KINDS };
 static const char *const kind_name[NR_KINDS] = { "plain", "interruptible", "timed" };
 
@@ -69,13 +71,12 @@ static struct kmutex lock;
 static int held;              /* plain: the lock is what protects it */
 static long protected_count;  /* plain: incremented under the lock */
 static long failures[NR_FAILURES]; /* atomic */
-static int stop_writers, stop_storm, stop_watchdog; /* atomic */
+static int stop_writers, stop_watchdog; /* atomic */
 
 static int nr_writers = 6;
-static int duration_s = 5;
-static int watchdog_s = 10;
-static long signal_period_us = 200;
-static unsigned long long_hold_every = 1000;
+static struct torture_opts opts = {
+	.duration_s = 5, .watchdog_s = 10, .signal_period_us = 200, .long_hold_every = 1000,
+};
 static unsigned lock_options;
 static struct writer *writers;
 
@@ -91,51 +92,6 @@ static void fail(enum failure f)
 static uintptr_t owner_task(void)
 {
 	return __atomic_load_n(&lock.owner, __ATOMIC_RELAXED) & ~(uintptr_t)15;
-}
-
-static struct timespec mono_after_ns(long long ns)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ns += ts.tv_sec * 1000000000LL + ts.tv_nsec;
-	ts.tv_sec = ns / 1000000000LL;
-	ts.tv_nsec = ns % 1000000000LL;
-	return ts;
-}
-
-static long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Busy-wait: the compiler barrier keeps `held` stored before and cleared after the delay. */
-static __attribute__((noinline)) void hold_for(struct writer *w)
-{
-	if (long_hold_every && rand_r(&w->seed) % long_hold_every == 0) {
-		long long end = mono_ns() + 1000000; /* ~1 ms, like locktorture's long delay */
-
-		while (mono_ns() < end)
-			__asm__ __volatile__("" ::: "memory");
-	} else {
-		for (unsigned i = rand_r(&w->seed) % 256; i > 0; i--)
-			__asm__ __volatile__("" ::: "memory");
-	}
-}
-
-/* A deadline: mostly within 300 us, sometimes 20 ms away, sometimes already past. */
-static struct timespec short_deadline(struct writer *w)
-{
-	unsigned r = (unsigned)rand_r(&w->seed);
-
-	if (r % 16 == 0)
-		return mono_after_ns(-1000000);
-	if (r % 8 == 0)
-		return mono_after_ns(20000000);
-	return mono_after_ns((long long)(r % 300) * 1000);
 }
 
 /* One lock call of this writer's kind: 0 (we own the lock) or the error it returned. */
@@ -154,7 +110,7 @@ static int acquire(struct writer *w)
 			fail(F_BAD_RETURN);
 		return r;
 	default:
-		deadline = short_deadline(w);
+		deadline = torture_short_deadline(&w->seed);
 		r = kmutex_lock_timeout(&lock, &deadline);
 		if (r != 0 && r != -ETIMEDOUT)
 			fail(F_BAD_RETURN);
@@ -174,7 +130,7 @@ static void critical_section(struct writer *w)
 	else if (owner_task() != w->self)
 		fail(F_OWNER_NOT_SELF);
 	protected_count++;
-	hold_for(w);
+	torture_hold(&w->seed, opts.long_hold_every);
 	held = 0;
 }
 
@@ -215,22 +171,12 @@ static void *writer_main(void *arg)
 		}
 		/* RELAXED: a progress counter for the watchdog; it orders nothing. */
 		__atomic_store_n(&w->calls, w->calls + 1, __ATOMIC_RELAXED);
-		if (rand_r(&w->seed) % 64 == 0) {
-			struct timespec pause_ts = { 0, (long)(rand_r(&w->seed) % 50) * 1000 };
-
-			nanosleep(&pause_ts, NULL); /* let the others at the lock for a moment */
-		}
+		torture_maybe_pause(&w->seed);
 	}
 	return NULL;
 }
 
-/* ---- the signal storm ------------------------------------------------------------------ */
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	kmutex_interrupt_self();
-}
+/* ---- the signal storm (torture.h) -------------------------------------------------------- */
 
 /* How often the storm thread saw each flag in the owner word: shows which paths ran. */
 static long samples, seen_waiters, seen_handoff, seen_pickup, seen_awake;
@@ -247,20 +193,9 @@ static void sample_owner_word(void)
 	seen_awake += (word & 8) != 0;
 }
 
-/* Signals every writer, not only the interruptible ones: plain and timed locks must ignore
- * interruptions, and their futex sleeps see EINTR too. */
-static void *storm_main(void *arg)
+static pthread_t writer_thread(int i)
 {
-	unsigned seed = 12345;
-	struct timespec period = { 0, signal_period_us * 1000 };
-
-	(void)arg;
-	while (!__atomic_load_n(&stop_storm, __ATOMIC_RELAXED)) {
-		pthread_kill(writers[rand_r(&seed) % (unsigned)nr_writers].thread, SIGUSR1);
-		sample_owner_word();
-		nanosleep(&period, NULL);
-	}
-	return NULL;
+	return writers[i].thread;
 }
 
 /* ---- the watchdog ---------------------------------------------------------------------- */
@@ -285,11 +220,11 @@ static void *watchdog_main(void *arg)
 			if (calls != last[i]) {
 				last[i] = calls;
 				since[i] = mono_ns();
-			} else if (mono_ns() - since[i] > watchdog_s * 1000000000LL) {
+			} else if (mono_ns() - since[i] > opts.watchdog_s * 1000000000LL) {
 				fprintf(stderr, "stress: FAIL: writer %d (%s, tid %d) stuck in a lock call "
 					"for %d s (after %lu calls); owner word 0x%lx\n",
 					w->id, kind_name[w->kind],
-					(int)__atomic_load_n(&w->tid, __ATOMIC_RELAXED), watchdog_s, calls,
+					(int)__atomic_load_n(&w->tid, __ATOMIC_RELAXED), opts.watchdog_s, calls,
 					(unsigned long)__atomic_load_n(&lock.owner, __ATOMIC_RELAXED));
 				_exit(2); /* the stuck thread cannot be joined */
 			}
@@ -332,24 +267,21 @@ static void parse_args(int argc, char **argv)
 	int opt;
 
 	while ((opt = getopt(argc, argv, "d:t:o:s:w:l:")) != -1) {
+		if (torture_common_opt(&opts, opt, 'w', optarg))
+			continue;
 		switch (opt) {
-		case 'd': duration_s = atoi(optarg); break;
 		case 't': nr_writers = atoi(optarg); break;
 		case 'o': lock_options = parse_options(optarg, argv[0]); break;
-		case 's': signal_period_us = atol(optarg); break;
-		case 'w': watchdog_s = atoi(optarg); break;
-		case 'l': long_hold_every = strtoul(optarg, NULL, 10); break;
 		default: usage(argv[0]);
 		}
 	}
-	if (duration_s <= 0 || nr_writers <= 0 || watchdog_s <= 0 || signal_period_us < 0 ||
-	    signal_period_us >= 1000000)
+	if (!torture_opts_valid(&opts) || nr_writers <= 0)
 		usage(argv[0]);
 }
 
 static long report(void)
 {
-	long total = 0, max = 0, min = -1, fails = 0;
+	long total = 0, max = 0, min = -1, fails;
 	long kind_acq[NR_KINDS] = { 0 }, kind_n[NR_KINDS] = { 0 };
 	long interrupted = 0, timed_out = 0;
 
@@ -366,13 +298,7 @@ static long report(void)
 	}
 	if (protected_count != total)
 		fail(F_LOST_UPDATE);
-	for (int f = 0; f < NR_FAILURES; f++) {
-		long n = __atomic_load_n(&failures[f], __ATOMIC_RELAXED);
-
-		if (n)
-			fprintf(stderr, "stress: FAIL: %s: %ld\n", failure_name[f], n);
-		fails += n;
-	}
+	fails = torture_report_failures("stress", failures, failure_name, NR_FAILURES);
 	/* locktorture's line; "???" when max/2 > min, its mark of starvation. */
 	printf("Writes:  Total: %ld  Max/Min: %ld/%ld %s  Fail: %ld\n", total, max, min,
 	       max / 2 > min ? "???" : "", fails);
@@ -388,19 +314,18 @@ static long report(void)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
-	pthread_t storm, watchdog;
+	struct torture_storm storm = { .seed = 12345, .target = writer_thread,
+				       .sample = sample_owner_word };
 	long fails;
 
 	parse_args(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("stress: %d writers, %d s, options%s%s%s, signal every %ld us, long hold 1 in %lu, "
-	       "watchdog %d s\n", nr_writers, duration_s,
+	       "watchdog %d s\n", nr_writers, opts.duration_s,
 	       lock_options & KMUTEX_NO_HANDOFF ? " nohandoff" : "",
 	       lock_options & KMUTEX_NO_SPIN ? " nospin" : "", lock_options ? "" : " none",
-	       signal_period_us, long_hold_every, watchdog_s);
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
+	       opts.signal_period_us, opts.long_hold_every, opts.watchdog_s);
+	torture_install_signal();
 	kmutex_init_flags(&lock, lock_options);
 	writers = aligned_alloc(64, sizeof(*writers) * (size_t)nr_writers);
 	if (!writers)
@@ -411,21 +336,8 @@ int main(int argc, char **argv)
 		if (pthread_create(&writers[i].thread, NULL, writer_main, &writers[i]))
 			abort();
 	}
-	pthread_create(&watchdog, NULL, watchdog_main, NULL);
-	if (signal_period_us)
-		pthread_create(&storm, NULL, storm_main, NULL);
-	sleep((unsigned)duration_s);
-
-	/* The storm stops first: it must not signal a writer that has exited. */
-	if (signal_period_us) {
-		__atomic_store_n(&stop_storm, 1, __ATOMIC_RELAXED);
-		pthread_join(storm, NULL);
-	}
-	__atomic_store_n(&stop_writers, 1, __ATOMIC_RELAXED);
-	for (int i = 0; i < nr_writers; i++)
-		pthread_join(writers[i].thread, NULL);
-	__atomic_store_n(&stop_watchdog, 1, __ATOMIC_RELAXED);
-	pthread_join(watchdog, NULL);
+	storm.nr_targets = nr_writers;
+	torture_run(&opts, &storm, &stop_writers, watchdog_main, &stop_watchdog);
 
 	fails = report();
 	if (kmutex_is_locked(&lock)) {

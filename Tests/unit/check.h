@@ -7,6 +7,7 @@
 #ifndef KMX_TEST_CHECK_H
 #define KMX_TEST_CHECK_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,5 +112,75 @@ static inline void sleep_us(long us)
 	while (nanosleep(&ts, &ts) != 0)
 		;
 }
+
+/* ---- waiting for another thread ----------------------------------------------------------- */
+
+/* How long a test waits for something that must happen before calling it a hang. */
+#define PATIENCE_US (20 * 1000 * 1000L)
+
+/* Wait until cond(arg) holds; 0 if it did not within PATIENCE_US. */
+static inline int wait_until(int (*cond)(const void *), const void *arg)
+{
+	for (long waited = 0; waited < PATIENCE_US; waited += 200) {
+		if (cond(arg))
+			return 1;
+		sleep_us(200);
+	}
+	return 0;
+}
+
+/* ACQUIRE: pairs with the RELEASE store that sets the flag, after what it publishes. */
+static inline int flag_set(const void *flag)
+{
+	return __atomic_load_n((const int *)flag, __ATOMIC_ACQUIRE);
+}
+
+/* Wait until *flag is set; 0 if it was not within PATIENCE_US. */
+static inline int wait_flag(int *flag)
+{
+	return wait_until(flag_set, flag);
+}
+
+/* ---- signal handlers for the interruption tests ------------------------------------------ */
+
+static inline void install_handler(int sig, void (*fn)(int), int flags)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn;
+	sa.sa_flags = flags;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+/* A handler that does nothing: the signal only ends the futex sleep (EINTR). */
+static inline void noop_handler(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Send sig to thread t every millisecond until *done is set: one that lands while t still
+ * spins may be lost (a no-op handler leaves nothing pending), the next finds it asleep.
+ * 0 if *done was not set within PATIENCE_US.
+ */
+static inline int signal_until_done(pthread_t t, int sig, int *done)
+{
+	for (long waited = 0; !flag_set(done) && waited < PATIENCE_US; waited += 1000) {
+		pthread_kill(t, sig);
+		sleep_us(1000);
+	}
+	return flag_set(done);
+}
+
+#ifdef KMUTEX_H
+/* The handler a kmutex program installs to make a signal interrupt the wait it lands in. */
+static inline void interrupt_handler(int sig)
+{
+	(void)sig;
+	kmutex_interrupt_self();
+}
+#endif
 
 #endif /* KMX_TEST_CHECK_H */

@@ -21,8 +21,6 @@
 
 #include "check.h"
 
-#define PATIENCE_US (20 * 1000 * 1000L)
-
 #define COUNT_WAITERS 0x2ull
 #define COUNT_READER  0x100ull
 
@@ -31,18 +29,8 @@ static uint64_t count_word(const struct krwsem *s)
 	return __atomic_load_n(&s->count, __ATOMIC_RELAXED); /* a snapshot */
 }
 
-/* Wait until cond(s) holds; 0 if it did not within PATIENCE_US. */
-static int wait_until(int (*cond)(const struct krwsem *), const struct krwsem *s)
-{
-	for (long waited = 0; waited < PATIENCE_US; waited += 200) {
-		if (cond(s))
-			return 1;
-		sleep_us(200);
-	}
-	return 0;
-}
-
-static int has_waiters(const struct krwsem *s)
+/* For wait_until(has_waiters, s): a waiter has queued on the krwsem s. */
+static int has_waiters(const void *s)
 {
 	return (count_word(s) & COUNT_WAITERS) != 0;
 }
@@ -115,21 +103,6 @@ static void actor_start(struct actor *a, struct krwsem *s, enum op op)
 		abort();
 	while (!__atomic_load_n(&a->started, __ATOMIC_ACQUIRE))
 		sleep_us(100);
-}
-
-static int flag_set(int *flag)
-{
-	return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
-}
-
-static int wait_flag(int *flag)
-{
-	for (long waited = 0; waited < PATIENCE_US; waited += 200) {
-		if (flag_set(flag))
-			return 1;
-		sleep_us(200);
-	}
-	return 0;
 }
 
 /* Start an actor and wait until it holds the lock; 0 if it did not. */
@@ -481,25 +454,6 @@ static void test_timeout_einval(void)
 
 /* ---- interruptions ------------------------------------------------------------------------- */
 
-static void noop_handler(int sig)
-{
-	(void)sig;
-}
-
-static void interrupt_handler(int sig)
-{
-	(void)sig;
-	kmutex_interrupt_self();
-}
-
-static void install_handler(int sig, void (*fn)(int), int flags)
-{
-	struct sigaction sa = { .sa_handler = fn, .sa_flags = flags };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(sig, &sa, NULL);
-}
-
 /* A handler that runs while the caller sleeps ends its wait with -EINTR; the signal is
  * repeated until the call returns (one that lands while it still spins may be lost). */
 static void interrupt_case(enum op holder_op, enum op op, void (*handler)(int), int sa_flags)
@@ -510,11 +464,7 @@ static void interrupt_case(enum op holder_op, enum op op, void (*handler)(int), 
 	install_handler(SIGUSR1, handler, sa_flags);
 	CHECK(actor_hold(&h, &s, holder_op));
 	actor_start(&a, &s, op);
-	for (long waited = 0; !flag_set(&a.done) && waited < PATIENCE_US; waited += 1000) {
-		pthread_kill(a.thread, SIGUSR1);
-		sleep_us(1000);
-	}
-	int returned = flag_set(&a.done);
+	int returned = signal_until_done(a.thread, SIGUSR1, &a.done);
 	actor_finish(&h);
 	actor_finish(&a);
 	install_handler(SIGUSR1, SIG_DFL, 0);

@@ -19,9 +19,6 @@
 
 #include "check.h"
 
-/* How long a test waits for something that must happen before calling it a hang. */
-#define PATIENCE_US (20 * 1000 * 1000L)
-
 /*
  * The owner word's task part.  Tests peek at this private field only to see which thread
  * descriptor a mutex names (the low three bits are flags, see CShims/owner.h).  RELAXED: a
@@ -137,29 +134,13 @@ static void caller_start(struct caller *c, struct kmutex *m, enum call call)
 
 static int caller_done(struct caller *c)
 {
-	return __atomic_load_n(&c->done, __ATOMIC_ACQUIRE);
-}
-
-/* Wait until *flag is set; 0 if it was not within PATIENCE_US. */
-static int wait_flag(int *flag)
-{
-	for (long waited = 0; waited < PATIENCE_US; waited += 200) {
-		if (__atomic_load_n(flag, __ATOMIC_ACQUIRE))
-			return 1;
-		sleep_us(200);
-	}
-	return 0;
+	return flag_set(&c->done);
 }
 
 /* Wait until the call returned; 0 if it did not within PATIENCE_US. */
 static int caller_wait_done(struct caller *c)
 {
-	for (long waited = 0; waited < PATIENCE_US; waited += 500) {
-		if (caller_done(c))
-			return 1;
-		sleep_us(500);
-	}
-	return 0;
+	return wait_flag(&c->done);
 }
 
 /* ---- static and dynamic initialization -------------------------------------------------- */
@@ -488,25 +469,6 @@ static void test_timeout_einval(void)
 
 /* ---- lock_interruptible and kmutex_interrupt_self ----------------------------------------- */
 
-static void noop_handler(int sig)
-{
-	(void)sig;
-}
-
-static void interrupt_handler(int sig)
-{
-	(void)sig;
-	kmutex_interrupt_self();
-}
-
-static void install_handler(int sig, void (*fn)(int), int flags)
-{
-	struct sigaction sa = { .sa_handler = fn, .sa_flags = flags };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(sig, &sa, NULL);
-}
-
 static void test_interruptible_free(void)
 {
 	struct kmutex m = KMUTEX_INITIALIZER;
@@ -527,16 +489,11 @@ static void interrupt_sleeping_waiter(void (*handler)(int), int sa_flags)
 	struct kmutex m = KMUTEX_INITIALIZER;
 	struct holder h;
 	struct caller c = { 0 };
-	long waited;
 
 	install_handler(SIGUSR1, handler, sa_flags);
 	holder_start(&h, &m);
 	caller_start(&c, &m, CALL_INTERRUPTIBLE);
-	for (waited = 0; !caller_done(&c) && waited < PATIENCE_US; waited += 1000) {
-		pthread_kill(c.thread, SIGUSR1);
-		sleep_us(1000);
-	}
-	int returned = caller_done(&c);
+	int returned = signal_until_done(c.thread, SIGUSR1, &c.done);
 	holder_stop(&h); /* lets the caller finish if the signal did not */
 	pthread_join(c.thread, NULL);
 	install_handler(SIGUSR1, SIG_DFL, 0);
