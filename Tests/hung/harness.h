@@ -222,8 +222,12 @@ static inline const char *expect_abba_report(const char *what, const char *prefi
 	return r;
 }
 
-/* Park the calling thread in a sleep outside kmutex, for good. */
-static inline void sleep_forever(void)
+/*
+ * Park the calling thread in a sleep outside kmutex, for good.  Always inlined: the reports
+ * must show the sleep in the caller's frame (a test looks for its name in the stack), and
+ * this static function has no name to show.
+ */
+static inline __attribute__((always_inline)) void sleep_forever(void)
 {
 	for (;;) {
 		struct timespec ts = { 1000, 0 };
