@@ -689,22 +689,6 @@ static inline void up_read_common(struct krwsem *sem)
 	krwsem__up_read_as(sem, kmutex__self());
 }
 
-/* The public unlocks tell the tools in the debug build, the layered ones whenever they are on
- * (krwsem_tools.h). */
-void krwsem_up_read(struct krwsem *sem)
-{
-	if (KRWSEM_PUBLIC_CALLS_SEEN && krwsem_tools_on())
-		krwsem_unlock_event(sem);
-	up_read_common(sem);
-}
-
-void krwsem__up_read(struct krwsem *sem)
-{
-	if (krwsem_tools_on())
-		krwsem_unlock_event(sem);
-	up_read_common(sem);
-}
-
 /* up_write or downgrade_write (call) by a thread that does not hold the write lock. */
 static __attribute__((noreturn, noinline, cold)) void write_unlock_misuse(const struct krwsem *sem,
 									 const char *call)
@@ -749,20 +733,6 @@ static inline void up_write_common(struct krwsem *sem)
 	if (kmx_unlikely(!holds_write(sem, count, self)))
 		write_unlock_misuse(sem, "up_write");
 	krwsem__up_write_owned(sem, count);
-}
-
-void krwsem_up_write(struct krwsem *sem)
-{
-	if (KRWSEM_PUBLIC_CALLS_SEEN && krwsem_tools_on())
-		krwsem_unlock_event(sem);
-	up_write_common(sem);
-}
-
-void krwsem__up_write(struct krwsem *sem)
-{
-	if (krwsem_tools_on())
-		krwsem_unlock_event(sem);
-	up_write_common(sem);
 }
 
 void krwsem_downgrade_write(struct krwsem *sem)
@@ -940,11 +910,7 @@ acquired:
 	return 0;
 }
 
-/*
- * The fast paths are static inline, expanded in each exported call: in the shared library a
- * call from one exported function to another goes through the PLT (the callee could be
- * interposed), which cost a third of an uncontended read lock+unlock (measured).
- */
+/* The read lock calls' own work (the calls, and the lock tools' part: at the end). */
 static inline int down_read_common(struct krwsem *sem, int mode, const struct timespec *deadline)
 {
 	struct kmutex_task *self = kmutex__self();
@@ -986,76 +952,11 @@ static inline int down_read_try_common(struct krwsem *sem)
 	return 0;
 }
 
-/*
- * The lock calls as the lock tools follow them (krwsem_tools.h): the layered calls whenever
- * the tools are on, the public ones in the debug build.  ip: the program's call site, for
- * lockdep's reports (CALLER, taken in the exported function).
- */
-#define CALLER __builtin_return_address(0)
-
-static __attribute__((noinline)) int read_tracked(struct krwsem *sem, int mode,
-						  const struct timespec *deadline, const void *ip)
-{
-	krwsem_lockdep_before(sem, true, mode, ip);
-	return krwsem_lock_done(sem, true, false, down_read_common(sem, mode, deadline), ip);
-}
-
-static __attribute__((noinline)) int read_try_tracked(struct krwsem *sem, const void *ip)
-{
-	return krwsem_lock_done(sem, true, true, down_read_try_common(sem), ip);
-}
-
-#define READ_LOCK(sem, mode, deadline, seen)                                                  \
-	(kmx_unlikely((seen) && krwsem_tools_on()) ? read_tracked(sem, mode, deadline, CALLER) \
-						   : down_read_common(sem, mode, deadline))
-#define READ_TRY(sem, seen)                                                               \
-	(kmx_unlikely((seen) && krwsem_tools_on()) ? read_try_tracked(sem, CALLER)         \
-						   : down_read_try_common(sem))
-
 /* For pthread/rwlock.c's inline fast path (krwsem_fast.h): the tools are off. */
 int krwsem__down_read_slow(struct krwsem *sem, struct kmutex_task *self, uint64_t count,
 			   const void *ip)
 {
 	return read_slow(sem, self, 0, NULL, count, ip);
-}
-
-int krwsem__down_read(struct krwsem *sem, int mode, const struct timespec *deadline)
-{
-	return READ_LOCK(sem, mode, deadline, true);
-}
-
-int krwsem__down_read_try(struct krwsem *sem)
-{
-	return READ_TRY(sem, true);
-}
-
-/* The public read calls: the write holder asking for a read lock is misuse here. */
-static inline int checked_read(struct krwsem *sem, int ret)
-{
-	if (kmx_unlikely(ret == -EDEADLK))
-		misuse("read lock by the write holder", sem);
-	return ret;
-}
-
-void krwsem_down_read(struct krwsem *sem)
-{
-	if (kmx_unlikely(checked_read(sem, READ_LOCK(sem, 0, NULL, KRWSEM_PUBLIC_CALLS_SEEN)) == -EAGAIN))
-		misuse("krwsem_down_read: reader count overflow", sem);
-}
-
-int krwsem_down_read_trylock(struct krwsem *sem)
-{
-	return READ_TRY(sem, KRWSEM_PUBLIC_CALLS_SEEN) == 0;
-}
-
-int krwsem_down_read_interruptible(struct krwsem *sem)
-{
-	return checked_read(sem, READ_LOCK(sem, KMUTEX__INTERRUPTIBLE, NULL, KRWSEM_PUBLIC_CALLS_SEEN));
-}
-
-int krwsem_down_read_timeout(struct krwsem *sem, const struct timespec *deadline)
-{
-	return checked_read(sem, READ_LOCK(sem, KMUTEX__TIMED, deadline, KRWSEM_PUBLIC_CALLS_SEEN));
 }
 
 /* ---- the write slow path ----------------------------------------------------------------- */
@@ -1223,7 +1124,7 @@ static __attribute__((noinline)) int write_slow(struct krwsem *sem, struct kmute
 	check_valid(sem);
 	/* RELAXED: only this thread can have made the owner word name it. */
 	if (kmx_unlikely(kmx_load(&sem->owner, KMX_RELAXED) == (uintptr_t)self))
-		return -EDEADLK; /* the public calls report it as misuse (checked_write()) */
+		return -EDEADLK; /* the public calls report it as misuse (checked()) */
 	if (write_trylock_unqueued(sem, self))
 		return 0;
 	krwsem_contention_begin(sem, (sem->options & KRWSEM__OPT_NO_SPIN)
@@ -1274,67 +1175,168 @@ static inline int down_write_try_common(struct krwsem *sem)
 	return -EBUSY;
 }
 
-static __attribute__((noinline)) int write_tracked(struct krwsem *sem, int mode,
-						   const struct timespec *deadline, const void *ip)
-{
-	krwsem_lockdep_before(sem, false, mode, ip);
-	return krwsem_lock_done(sem, false, false, down_write_common(sem, mode, deadline), ip);
-}
-
-static __attribute__((noinline)) int write_try_tracked(struct krwsem *sem, const void *ip)
-{
-	return krwsem_lock_done(sem, false, true, down_write_try_common(sem), ip);
-}
-
-#define WRITE_LOCK(sem, mode, deadline, seen)                                                  \
-	(kmx_unlikely((seen) && krwsem_tools_on()) ? write_tracked(sem, mode, deadline, CALLER) \
-						   : down_write_common(sem, mode, deadline))
-#define WRITE_TRY(sem, seen)                                                               \
-	(kmx_unlikely((seen) && krwsem_tools_on()) ? write_try_tracked(sem, CALLER)         \
-						   : down_write_try_common(sem))
-
 /* For pthread/rwlock.c's inline fast path (krwsem_fast.h): the tools are off. */
 int krwsem__down_write_slow(struct krwsem *sem, struct kmutex_task *self, const void *ip)
 {
 	return write_slow(sem, self, 0, NULL, ip);
 }
 
+/* ---- the lock and unlock calls --------------------------------------------------------- */
+
+/*
+ * Each call exists for both sides, public and layered (krwsem__*), and the four differ only in
+ * the side's own work (down_read_common(), down_write_common(), ...), in what the lock tools
+ * are told, and in what the public calls make of -EDEADLK and -EAGAIN.  So one function or
+ * macro of each kind below serves the four; its `read` argument, READER or WRITER, is a
+ * constant in each exported call, which expands its own side's fast path and nothing of the
+ * other's.  always_inline: a function of both sides with four callers may otherwise stay a
+ * call (up() did), and the fast path must be in the exported call: in the shared library a
+ * call from one exported function to another goes through the PLT (the callee could be
+ * interposed), which cost a third of an uncontended read lock+unlock (measured).
+ *
+ * seen: the lock tools follow the call (krwsem_tools.h): the layered calls whenever the tools
+ * are on (LAYERED_CALLS_SEEN), the public ones in the debug build (KRWSEM_PUBLIC_CALLS_SEEN).
+ * ip: the program's call site, for lockdep's reports (CALLER, taken in the exported function).
+ */
+#define READER true
+#define WRITER false
+#define LAYERED_CALLS_SEEN true
+#define CALLER __builtin_return_address(0)
+
+static inline __attribute__((always_inline)) int down_common(struct krwsem *sem, bool read,
+							    int mode, const struct timespec *deadline)
+{
+	return read ? down_read_common(sem, mode, deadline) : down_write_common(sem, mode, deadline);
+}
+
+static inline __attribute__((always_inline)) int down_try_common(struct krwsem *sem, bool read)
+{
+	return read ? down_read_try_common(sem) : down_write_try_common(sem);
+}
+
+/* (read last: the exported call's own arguments stay in their registers for the tail call) */
+static __attribute__((noinline)) int down_tracked(struct krwsem *sem, int mode,
+						  const struct timespec *deadline, const void *ip,
+						  bool read)
+{
+	krwsem_lockdep_before(sem, read, mode, ip);
+	return krwsem_lock_done(sem, read, false, down_common(sem, read, mode, deadline), ip);
+}
+
+static __attribute__((noinline)) int down_try_tracked(struct krwsem *sem, const void *ip,
+						      bool read)
+{
+	return krwsem_lock_done(sem, read, true, down_try_common(sem, read), ip);
+}
+
+#define DOWN(sem, read, mode, deadline, seen)                                                   \
+	(kmx_unlikely((seen) && krwsem_tools_on()) ? down_tracked(sem, mode, deadline, CALLER, read) \
+						   : down_common(sem, read, mode, deadline))
+#define DOWN_TRY(sem, read, seen)                                                          \
+	(kmx_unlikely((seen) && krwsem_tools_on()) ? down_try_tracked(sem, CALLER, read)   \
+						   : down_try_common(sem, read))
+
+/* The public lock calls: the write holder asking again (-EDEADLK for a layer) is misuse. */
+static inline int checked(struct krwsem *sem, bool read, int ret)
+{
+	if (kmx_unlikely(ret == -EDEADLK))
+		misuse(read ? "read lock by the write holder" : "recursive write lock by the holder",
+		       sem);
+	return ret;
+}
+
+#define PUBLIC_DOWN(sem, read, mode, deadline) \
+	checked(sem, read, DOWN(sem, read, mode, deadline, KRWSEM_PUBLIC_CALLS_SEEN))
+
+static inline __attribute__((always_inline)) void up(struct krwsem *sem, bool read, bool seen)
+{
+	if (seen && krwsem_tools_on())
+		krwsem_unlock_event(sem);
+	if (read)
+		up_read_common(sem);
+	else
+		up_write_common(sem);
+}
+
+int krwsem__down_read(struct krwsem *sem, int mode, const struct timespec *deadline)
+{
+	return DOWN(sem, READER, mode, deadline, LAYERED_CALLS_SEEN);
+}
+
 int krwsem__down_write(struct krwsem *sem, int mode, const struct timespec *deadline)
 {
-	return WRITE_LOCK(sem, mode, deadline, true);
+	return DOWN(sem, WRITER, mode, deadline, LAYERED_CALLS_SEEN);
+}
+
+int krwsem__down_read_try(struct krwsem *sem)
+{
+	return DOWN_TRY(sem, READER, LAYERED_CALLS_SEEN);
 }
 
 int krwsem__down_write_try(struct krwsem *sem)
 {
-	return WRITE_TRY(sem, true);
+	return DOWN_TRY(sem, WRITER, LAYERED_CALLS_SEEN);
 }
 
-/* The public write calls: the holder asking again is misuse here (EDEADLK for a layer). */
-static inline int checked_write(struct krwsem *sem, int ret)
+void krwsem__up_read(struct krwsem *sem)
 {
-	if (kmx_unlikely(ret == -EDEADLK))
-		misuse("recursive write lock by the holder", sem);
-	return ret;
+	up(sem, READER, LAYERED_CALLS_SEEN);
+}
+
+void krwsem__up_write(struct krwsem *sem)
+{
+	up(sem, WRITER, LAYERED_CALLS_SEEN);
+}
+
+void krwsem_down_read(struct krwsem *sem)
+{
+	if (kmx_unlikely(PUBLIC_DOWN(sem, READER, 0, NULL) == -EAGAIN))
+		misuse("krwsem_down_read: reader count overflow", sem);
 }
 
 void krwsem_down_write(struct krwsem *sem)
 {
-	(void)checked_write(sem, WRITE_LOCK(sem, 0, NULL, KRWSEM_PUBLIC_CALLS_SEEN));
+	(void)PUBLIC_DOWN(sem, WRITER, 0, NULL);
+}
+
+int krwsem_down_read_trylock(struct krwsem *sem)
+{
+	return DOWN_TRY(sem, READER, KRWSEM_PUBLIC_CALLS_SEEN) == 0;
 }
 
 int krwsem_down_write_trylock(struct krwsem *sem)
 {
-	return WRITE_TRY(sem, KRWSEM_PUBLIC_CALLS_SEEN) == 0;
+	return DOWN_TRY(sem, WRITER, KRWSEM_PUBLIC_CALLS_SEEN) == 0;
+}
+
+int krwsem_down_read_interruptible(struct krwsem *sem)
+{
+	return PUBLIC_DOWN(sem, READER, KMUTEX__INTERRUPTIBLE, NULL);
 }
 
 int krwsem_down_write_interruptible(struct krwsem *sem)
 {
-	return checked_write(sem, WRITE_LOCK(sem, KMUTEX__INTERRUPTIBLE, NULL, KRWSEM_PUBLIC_CALLS_SEEN));
+	return PUBLIC_DOWN(sem, WRITER, KMUTEX__INTERRUPTIBLE, NULL);
+}
+
+int krwsem_down_read_timeout(struct krwsem *sem, const struct timespec *deadline)
+{
+	return PUBLIC_DOWN(sem, READER, KMUTEX__TIMED, deadline);
 }
 
 int krwsem_down_write_timeout(struct krwsem *sem, const struct timespec *deadline)
 {
-	return checked_write(sem, WRITE_LOCK(sem, KMUTEX__TIMED, deadline, KRWSEM_PUBLIC_CALLS_SEEN));
+	return PUBLIC_DOWN(sem, WRITER, KMUTEX__TIMED, deadline);
+}
+
+void krwsem_up_read(struct krwsem *sem)
+{
+	up(sem, READER, KRWSEM_PUBLIC_CALLS_SEEN);
+}
+
+void krwsem_up_write(struct krwsem *sem)
+{
+	up(sem, WRITER, KRWSEM_PUBLIC_CALLS_SEEN);
 }
 
 /* ---- queries ----------------------------------------------------------------------------- */
