@@ -21,12 +21,15 @@ import Musl
 /// mutex.withLock { hits += 1 }
 /// ```
 ///
+/// ## Rules of use
+///
 /// The mutex is not recursive, and only the thread that locked it may unlock it. Breaking either
 /// rule ends the process with a one-line message on standard error naming the mistake, for
 /// example `kmutex: recursive lock by the owner (mutex 0x…, thread 1234)`.
 ///
-/// A thread must not exit while it holds the lock. Do not hold the lock across an `await`:
-/// the task may resume on another thread, which would then unlock a mutex it does not own.
+/// As for every lock of this module (``KRWLock`` refers here): a thread must not exit while it
+/// holds the lock, and the lock must not be held across an `await`: the task may resume on
+/// another thread, which would then release a lock it does not hold.
 // @unchecked: the only stored property is a pointer to the C mutex, which is never reassigned;
 // every access to the pointee goes through the C library's atomic protocol, which is what makes
 // sharing this object between threads safe.
@@ -36,23 +39,9 @@ public final class KMutex: @unchecked Sendable {
     @usableFromInline
     internal let storage: UnsafeMutablePointer<kmutex>
 
-    /// Options that turn off one of the mutex's mechanisms, to measure what it buys.
-    public struct Options: OptionSet, Sendable {
-        /// The options' bits, as `kmutex_init_flags` takes them.
-        public let rawValue: UInt32
-
-        /// Creates a set of options from `kmutex_init_flags` bits.
-        public init(rawValue: UInt32) {
-            self.rawValue = rawValue
-        }
-
-        /// Never hand the lock to a waiting thread: the behaviour before Linux v4.10, under
-        /// which a waiter can starve while other threads keep taking the lock.
-        public static let noHandoff = Options(rawValue: UInt32(KMUTEX_NO_HANDOFF))
-
-        /// Never spin: a thread that finds the lock held goes straight to sleep.
-        public static let noSpin = Options(rawValue: UInt32(KMUTEX_NO_SPIN))
-    }
+    /// Options that turn off one of the mutex's mechanisms, to measure what it buys:
+    /// `noHandoff` and `noSpin`.
+    public typealias Options = KLockOptions<KMutex>
 
     /// Creates an unlocked mutex.
     ///
@@ -272,4 +261,13 @@ public final class KMutex: @unchecked Sendable {
             preconditionFailure("kmutex_lock_timeout returned \(result)")
         }
     }
+}
+
+extension KLockOptions where Lock == KMutex {
+    /// Never hand the lock to a waiting thread: the behaviour before Linux v4.10, under which a
+    /// waiter can starve while other threads keep taking the lock.
+    public static var noHandoff: Self { Self(rawValue: UInt32(KMUTEX_NO_HANDOFF)) }
+
+    /// Never spin: a thread that finds the lock held goes straight to sleep.
+    public static var noSpin: Self { Self(rawValue: UInt32(KMUTEX_NO_SPIN)) }
 }

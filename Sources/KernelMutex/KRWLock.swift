@@ -21,14 +21,15 @@ import Musl
 /// lock.withWriteLock { table["hits"] = hits + 1 }
 /// ```
 ///
+/// ## Rules of use
+///
 /// Read locks are recursive: a thread that holds a read lock may take it again, even while a
 /// writer waits (POSIX's promise for `pthread_rwlock_rdlock`; the kernel's rwsem deadlocks
-/// there). Write locks are not: a thread that holds the write lock and asks again, for reading
-/// or writing, deadlocks; asking for the write lock again ends the process with a one-line
-/// message naming the mistake, as does releasing a lock the thread does not hold.
-///
-/// Do not hold the lock across an `await`: the task may resume on another thread, which would
-/// then release a lock it does not hold.
+/// there). Write locks are not: the write holder asking again, for reading or writing, ends the
+/// process with a one-line message naming the mistake (its ``tryLockRead()`` and
+/// ``tryLockWrite()`` return `false`), as does releasing a lock the thread does not hold. The
+/// rest are ``KMutex``'s rules of use: no thread exits holding the lock, none holds it across
+/// an `await`.
 // @unchecked: the only stored property is a pointer to the C krwsem, never reassigned; every
 // access to the pointee goes through the C library's atomic protocol.
 public final class KRWLock: @unchecked Sendable {
@@ -37,19 +38,9 @@ public final class KRWLock: @unchecked Sendable {
     @usableFromInline
     internal let storage: UnsafeMutablePointer<krwsem>
 
-    /// Options that turn off one of the lock's mechanisms, to measure what it buys.
-    public struct Options: OptionSet, Sendable {
-        /// The options' bits, as `krwsem_init_flags` takes them.
-        public let rawValue: UInt32
-
-        /// Creates a set of options from `krwsem_init_flags` bits.
-        public init(rawValue: UInt32) {
-            self.rawValue = rawValue
-        }
-
-        /// Writers never spin: a writer that finds the lock held goes straight to sleep.
-        public static let noSpin = Options(rawValue: UInt32(KRWSEM_NO_SPIN))
-    }
+    /// Options that turn off one of the lock's mechanisms, to measure what it buys:
+    /// `noSpin`.
+    public typealias Options = KLockOptions<KRWLock>
 
     /// Creates an unlocked reader-writer lock.
     ///
@@ -252,6 +243,11 @@ public final class KRWLock: @unchecked Sendable {
             preconditionFailure("krwsem timed lock returned \(result)")
         }
     }
+}
+
+extension KLockOptions where Lock == KRWLock {
+    /// Writers never spin: a writer that finds the lock held goes straight to sleep.
+    public static var noSpin: Self { Self(rawValue: UInt32(KRWSEM_NO_SPIN)) }
 }
 
 /// A value that can be read under a shared lock and changed under an exclusive one: a
