@@ -550,6 +550,22 @@ static void cond_wake(struct krwsem *sem, uint64_t count, struct wake_q *q)
 }
 
 /*
+ * The caller has just become a reader with WAITERS set (the first reader in since a writer, or
+ * the writer downgrading): let the queued readers share the lock with it.
+ */
+static void let_readers_in(struct krwsem *sem)
+{
+	struct wake_q q;
+
+	q.n = 0;
+	lock_wait_list(sem);
+	if (kmx_wait_list_first(&sem->wait_list))
+		mark_wake(sem, WAKE_READ_OWNED, &q);
+	unlock_wait_list(sem);
+	wake_up_q(&q);
+}
+
+/*
  * Under wait_lock: a waiter gives up (timeout, interruption).  It clears the HANDOFF it set
  * (d257cc8cb8d5; the bit is the head's, so it must not outlive the head: 6eebd5fb2083 lock-up),
  * and if it was the head, wakes the next waiter, who may be able to run now (1ee326196c66,
@@ -738,7 +754,6 @@ static inline void up_write_common(struct krwsem *sem)
 void krwsem_downgrade_write(struct krwsem *sem)
 {
 	struct kmutex_task *self = kmutex__self();
-	struct wake_q q;
 	uint64_t count;
 
 	if (kmx_unlikely(!holds_write(sem, kmx_load(&sem->count, KMX_RELAXED), self)))
@@ -748,14 +763,8 @@ void krwsem_downgrade_write(struct krwsem *sem)
 	reader_acquired(sem, self);
 	/* RELEASE: the write section, to the readers that join us without a writer's unlock. */
 	count = kmx_add_return(&sem->count, RWSEM_READER_BIAS - RWSEM_WRITER_LOCKED, KMX_RELEASE);
-	if (!(count & RWSEM_FLAG_WAITERS))
-		return;
-	q.n = 0;
-	lock_wait_list(sem);
-	if (kmx_wait_list_first(&sem->wait_list))
-		mark_wake(sem, WAKE_READ_OWNED, &q);
-	unlock_wait_list(sem);
-	wake_up_q(&q);
+	if (count & RWSEM_FLAG_WAITERS)
+		let_readers_in(sem);
 }
 
 /* ---- the read slow path ------------------------------------------------------------------ */
@@ -856,15 +865,8 @@ static __attribute__((noinline)) int read_slow(struct krwsem *sem, struct kmutex
 	 */
 	if (!(count & (RWSEM_WRITER_LOCKED | RWSEM_NO_THIEVES)) &&
 	    !(nr_readers(count) > 1 && reader_owned(sem))) {
-		if (nr_readers(count) == 1 && (count & RWSEM_FLAG_WAITERS)) {
-			/* The first reader in: let the queued readers share it. */
-			q.n = 0;
-			lock_wait_list(sem);
-			if (kmx_wait_list_first(&sem->wait_list))
-				mark_wake(sem, WAKE_READ_OWNED, &q);
-			unlock_wait_list(sem);
-			wake_up_q(&q);
-		}
+		if (nr_readers(count) == 1 && (count & RWSEM_FLAG_WAITERS))
+			let_readers_in(sem); /* the first reader in */
 		goto acquired;
 	}
 	if (bad_timespec(mode, deadline)) {
