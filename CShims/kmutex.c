@@ -13,12 +13,15 @@
  *  2. Optimistic spinning.  If the lock is held, the thread queues on the OSQ; the OSQ's head
  *     alone polls the owner word, for as long as it names the same owner, and takes the lock
  *     the moment it is released.  The kernel spins while the owner is running on a CPU
- *     (owner_on_cpu()); user space cannot see that, so the spin is bounded by a budget that
- *     adapts to how long spinning has recently taken to succeed on this mutex (spin_budget()).
+ *     (owner_on_cpu()); user space sees only part of that (an owner that last ran on the
+ *     spinner's own CPU is not running: the rseq cpu_id, sched_view.h), so the spin is bounded
+ *     by a budget that adapts to how long spinning has recently taken to succeed on this
+ *     mutex (spin_budget()).
  *     A spin that fails where spinning usually works is most likely a preempted owner or
  *     spinner, and a sleep would leave this CPU idle until the scheduler's next balance, so
  *     the thread first yields its CPU and tries again, for about one wakeup latency
- *     (yield_and_spin()).
+ *     (yield_and_spin()); a real-time thread does not, since its sched_yield() cannot give
+ *     the CPU to a lower-priority owner.
  *
  *  3. Sleeping.  The thread queues a waiter node at the tail of the wait list, sets WAITERS,
  *     and sleeps on its own futex word.  Unlock releases the lock (under wait_lock, see
@@ -542,8 +545,8 @@ static void spin_feedback(struct kmutex *lock, bool acquired, uint32_t rounds)
  * that has not picked it up yet (PICKUP).  That waiter was woken by the handoff, or is about
  * to be, and needs the scheduler to run it before the lock is used again: a wakeup latency,
  * the wait spinning exists to avoid.  Mainline's spinners stop there too, since a task that is
- * being woken is not on a CPU.  (We cannot look at the owner's descriptor instead: the owner
- * word is read relaxed, so nothing orders the descriptor's initialization before our read.)
+ * being woken is not on a CPU.  The other part, an owner that last ran on our own CPU, is
+ * kmx_owner_preempted_here() (task.h).
  */
 static bool handoff_pending(uintptr_t word)
 {
@@ -551,21 +554,41 @@ static bool handoff_pending(uintptr_t word)
 }
 
 /*
- * M:spin_on_owner.  Poll while the owner word still names `owner`.  true: it changed (try
- * again); false: the budget is spent, or the lock waits for a woken waiter to pick it up.
+ * How often a spinner asks whether the owner can be running (kmx_owner_preempted_here()): the
+ * kernel asks on every poll; ours costs two atomics on the owner's descriptor and a read of its
+ * rseq area, so every SPIN_CPU_RECHECK polls (~1.5 us), and once for each new owner.
+ */
+#define SPIN_CPU_RECHECK 32u
+
+/* How a spin on one owner ended. */
+enum spin_end {
+	SPIN_OWNER_CHANGED, /* the owner word names someone else, or nobody: try again */
+	SPIN_GAVE_UP,       /* budget spent, or a handoff waits for its pickup */
+	SPIN_OWNER_OFF_CPU, /* the owner last ran on our CPU: it cannot run while we poll */
+};
+
+/*
+ * M:spin_on_owner.  Poll while the owner word still names `owner`.  Mainline stops when the
+ * owner is not on a CPU or the spinner should reschedule; we stop when the budget is spent,
+ * when the lock waits for a woken waiter to pick it up, and when the owner last ran on the CPU
+ * we are spinning on, so is not running (SPIN_OWNER_OFF_CPU: the case that costs most, since
+ * our poll is what keeps it off; a real-time spinner keeps a lower-priority owner off for good).
  * Mainline also stops a waiter that is no longer first: that guards ww_mutex, whose list is
  * ordered by stamp; ours is strict FIFO, so the head stays the head until it leaves.
  */
-static bool spin_on_owner(struct kmutex *lock, struct kmutex_task *owner, uint32_t *budget)
+static enum spin_end spin_on_owner(struct kmutex *lock, struct kmutex_task *self,
+				   struct kmutex_task *owner, uint32_t *budget)
 {
-	for (;;) {
+	for (uint32_t polls = 0;; polls++) {
 		/* RELAXED polling: the trylock that follows a change does the ACQUIRE. */
 		uintptr_t word = kmx_load(&lock->owner, KMX_RELAXED);
 
 		if (kmx_owner_task(word) != owner)
-			return true;
+			return SPIN_OWNER_CHANGED;
 		if (*budget == 0 || handoff_pending(word))
-			return false;
+			return SPIN_GAVE_UP;
+		if (polls % SPIN_CPU_RECHECK == 0 && kmx_owner_preempted_here(self, owner))
+			return SPIN_OWNER_OFF_CPU;
 		KMX_TEST_POINT(KMUTEX_TP_SPIN_ON_OWNER, lock);
 		(*budget)--;
 		kmx_cpu_relax();
@@ -603,22 +626,30 @@ uint32_t kmx_max_osq_spinners(void)
  *    until the lock is handed to it); one that becomes owed while it spins asks at its next
  *    wakeup, or an unlock that finds it asleep hands the lock over unasked.
  *  - Mainline first checks that the owner is running (mutex_can_spin_on_owner()) before it
- *    joins the OSQ.  We see only a lock handed to a waiter not yet running
- *    (handoff_pending()); an owner that is preempted or asleep elsewhere looks running, so
- *    the budget is what shrinks after failed spins (spin_feedback()), and hopeless spinning
- *    soon becomes short.  (The model, M:spin_on_owner, lets a spinner give up at any point,
- *    which covers both early stops.)
+ *    joins the OSQ.  We see a lock handed to a waiter not yet running (handoff_pending()) and
+ *    an owner that last ran on our own CPU (kmx_owner_preempted_here()); an owner that is
+ *    preempted or asleep on another CPU looks running, so the budget is what shrinks after
+ *    failed spins (spin_feedback()), and hopeless spinning soon becomes short.  (The model,
+ *    M:spin_on_owner, lets a spinner give up at any point, which covers every early stop.)
  *  - Mainline's OSQ holds at most one spinner per CPU; ours would grow with the threads, and
  *    a queued spinner without a CPU of its own only delays the owner and the OSQ head, so a
  *    non-waiter that finds it full sleeps at once (kmx_osq_full()).
+ *  - A real-time caller (SCHED_FIFO, SCHED_RR, SCHED_DEADLINE: kmx_self_realtime()) does not
+ *    spin.  Mainline lets it, because it stops the moment the owner is off its CPU; we would
+ *    poll a preempted owner for the whole budget, and a real-time poller keeps every thread
+ *    of lower priority off its CPU meanwhile, the owner perhaps among them (its sched_yield()
+ *    does not let them run either).  It sleeps at once, as on glibc.  stress-ng's mutex
+ *    stressor is that case: its holder drops to the lowest SCHED_FIFO priority and yields
+ *    inside the critical section.
  */
 static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 			    struct kmutex_waiter *waiter)
 {
+	enum spin_end end = SPIN_OWNER_CHANGED;
 	uint32_t budget, initial;
 	bool acquired = false;
 
-	if (lock->options & KMUTEX__OPT_NO_SPIN)
+	if ((lock->options & KMUTEX__OPT_NO_SPIN) || kmx_self_realtime(&self->policy))
 		return false;
 	/*
 	 * A non-waiter does not spin on a lock handed over and not yet picked up, nor join an
@@ -628,6 +659,9 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 	 */
 	if (!waiter && (handoff_pending(kmx_load(&lock->owner, KMX_RELAXED)) ||
 			kmx_osq_full(&lock->osq_tail, kmx_max_osq_spinners())))
+		return false;
+	/* Mainline's mutex_can_spin_on_owner(): not behind an owner that cannot be running. */
+	if (kmx_owner_preempted_here(self, kmx_owner_task(kmx_load(&lock->owner, KMX_RELAXED))))
 		return false;
 	budget = initial = spin_budget(lock);
 	if (!waiter) {
@@ -644,12 +678,16 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 			acquired = true;
 			break;
 		}
-		if (!spin_on_owner(lock, owner, &budget))
+		end = spin_on_owner(lock, self, owner, &budget);
+		if (end != SPIN_OWNER_CHANGED)
 			break;
 	}
 	if (!waiter)
 		kmx_osq_unlock(&lock->osq_tail, &self->osq);
-	spin_feedback(lock, acquired, initial - budget);
+	/* An owner found off its CPU says nothing about how long the mutex is held: no feedback
+	 * (a failure would shrink the budget and close the yield window for a preemption). */
+	if (end != SPIN_OWNER_OFF_CPU)
+		spin_feedback(lock, acquired, initial - budget);
 	return acquired;
 }
 
@@ -676,6 +714,8 @@ static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
  * 200 us measured no better; a timed lock's deadline ends it sooner.  Each pass starts with a
  * trylock, so a lock released while we yielded is taken even when optimistic_spin() would not
  * look at it (OSQ full, PICKUP pending).
+ * Never for a real-time caller, for the reasons it does not spin (optimistic_spin()); its
+ * sched_yield() would give the CPU only to threads of its own priority besides.
  */
 #define YIELD_WINDOW_NS 50000ull
 #define YIELD_MISS_LIMIT (2u * SPIN_MISS_STEP) /* two failed spins not yet repaid by successes */
@@ -691,7 +731,8 @@ static bool yield_and_spin(struct kmutex *lock, struct kmutex_task *self, int mo
 {
 	uint64_t window_end;
 
-	if ((lock->options & KMUTEX__OPT_NO_SPIN) || !spinning_works(lock))
+	if ((lock->options & KMUTEX__OPT_NO_SPIN) || !spinning_works(lock) ||
+	    kmx_self_realtime(&self->policy))
 		return false;
 	window_end = kmx_monotonic_ns() + YIELD_WINDOW_NS;
 	do {

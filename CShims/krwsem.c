@@ -25,7 +25,9 @@
  *     count and takes the lock (keeping WAITERS) the moment no one holds it and no HANDOFF is
  *     set.  The kernel spins while the owner runs (owner_on_cpu()), and on a reader-owned lock
  *     for 10-25 us; user space sees neither, so the spin has a fixed budget (SPIN_BUDGET,
- *     ~25 us).  Readers do not spin (the kernel removed reader spinning in v5.11).
+ *     ~25 us), and stops early only for a writer that last ran on the spinner's own CPU
+ *     (sched_view.h).  Readers do not spin (the kernel removed reader spinning in v5.11), and
+ *     neither do real-time writers (for kmutex's reasons: kmutex.c, optimistic_spin()).
  *
  *  4. Sleeping.  Waiters of both kinds queue, FIFO, on one list under wait_lock, each sleeping
  *     on its own thread's futex word.  A writer is only woken: it takes the lock itself, under
@@ -146,6 +148,8 @@ static uint64_t nr_readers(uint64_t count)
  * unqueued writer on the OSQ, and a head that has set HANDOFF waiting for the holders to go.
  */
 #define SPIN_BUDGET 512u
+/* Every this many rounds a spinner asks whether the writer holding the lock can be running. */
+#define SPIN_CPU_RECHECK 32u
 
 /* ---- misuse checks --------------------------------------------------------------------- */
 
@@ -1034,9 +1038,9 @@ static bool try_write_lock(struct krwsem *sem, struct krwsem_waiter *waiter,
  * take the lock now).  true: the lock looks free, try again.  RELAXED polling: the try under
  * wait_lock does the ACQUIRE.
  */
-static bool spin_for_handoff(struct krwsem *sem)
+static bool spin_for_handoff(struct krwsem *sem, struct kmutex_task *self)
 {
-	if (sem->options & KRWSEM__OPT_NO_SPIN)
+	if ((sem->options & KRWSEM__OPT_NO_SPIN) || kmx_self_realtime(&self->policy))
 		return false;
 	for (uint32_t budget = SPIN_BUDGET; budget; budget--) {
 		if (!(kmx_load(&sem->count, KMX_RELAXED) & RWSEM_LOCK_MASK))
@@ -1047,26 +1051,45 @@ static bool spin_for_handoff(struct krwsem *sem)
 }
 
 /*
+ * A writer holds sem and cannot be running: it last ran on our CPU (kmx_owner_preempted_here()).
+ * Readers are not named (the owner word keeps only the last reader in), so a reader-owned lock
+ * never stops a spin here.  RELAXED: a hint; the owner word may already name a newer writer.
+ */
+static bool writer_preempted_here(struct krwsem *sem, struct kmutex_task *self, uint64_t count)
+{
+	uintptr_t owner = kmx_load(&sem->owner, KMX_RELAXED);
+
+	return (count & RWSEM_WRITER_LOCKED) && !(owner & RWSEM_READER_OWNED) &&
+	       kmx_owner_preempted_here(self, (struct kmutex_task *)owner);
+}
+
+/*
  * Writers' optimistic spinning (the kernel's rwsem_optimistic_spin(), writers only): at the
- * head of the OSQ, poll and steal while the budget lasts and no HANDOFF is set.
+ * head of the OSQ, poll and steal while the budget lasts, no HANDOFF is set, and the writer
+ * holding the lock, if one does, can be running.
  */
 static bool optimistic_spin(struct krwsem *sem, struct kmutex_task *self)
 {
 	uint32_t budget = SPIN_BUDGET;
 	bool acquired = false;
 
-	if ((sem->options & KRWSEM__OPT_NO_SPIN) ||
-	    kmx_osq_full(&sem->osq_tail, kmx_max_osq_spinners()))
+	if ((sem->options & KRWSEM__OPT_NO_SPIN) || kmx_self_realtime(&self->policy) ||
+	    kmx_osq_full(&sem->osq_tail, kmx_max_osq_spinners()) ||
+	    writer_preempted_here(sem, self, kmx_load(&sem->count, KMX_RELAXED)))
 		return false;
 	if (!kmx_osq_lock(&sem->osq_tail, &self->osq, &budget))
 		return false;
 	for (;;) {
+		uint64_t count;
+
 		if (write_trylock_unqueued(sem, self)) {
 			acquired = true;
 			break;
 		}
 		/* RELAXED polling: the trylock does the ACQUIRE. */
-		if (budget == 0 || (kmx_load(&sem->count, KMX_RELAXED) & RWSEM_FLAG_HANDOFF))
+		count = kmx_load(&sem->count, KMX_RELAXED);
+		if (budget == 0 || (count & RWSEM_FLAG_HANDOFF) ||
+		    (budget % SPIN_CPU_RECHECK == 0 && writer_preempted_here(sem, self, count)))
 			break;
 		budget--;
 		kmx_cpu_relax();
@@ -1102,7 +1125,7 @@ static int write_wait(struct krwsem *sem, struct kmutex_task *self, struct krwse
 			break;
 		}
 		unlock_wait_list(sem);
-		if (!(waiter->handoff_set && spin_for_handoff(sem))) {
+		if (!(waiter->handoff_set && spin_for_handoff(sem, self))) {
 			KRWSEM_TEST_POINT(KRWSEM_TP_WAITER_SLEEP, sem);
 			signalled = sleep_on_wake_word(self, mode, deadline);
 			KRWSEM_TEST_POINT(KRWSEM_TP_WRITER_WOKEN, sem);

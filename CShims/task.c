@@ -17,6 +17,14 @@ __thread struct kmutex_task *kmutex__current __attribute__((tls_model("initial-e
 static __thread uint32_t interrupt_pending __attribute__((tls_model("initial-exec")));
 
 /*
+ * Set once the thread's descriptor has gone back to the pool at its exit.  A thread-exit
+ * destructor that runs after ours and takes a lock gets a new descriptor, which is never given
+ * back (its own destructor has run): it must not publish the thread's rseq area, which would
+ * outlive the thread (sched_view.h).
+ */
+static __thread bool thread_exited __attribute__((tls_model("initial-exec")));
+
+/*
  * Descriptors live in chunks of TASKS_PER_CHUNK, mmap'd as needed and never unmapped; a
  * descriptor's id is its index in chunk order.  pool_lock is a wait_lock, not a pthread mutex:
  * under libkmutex-pthread a pthread mutex here would recurse into this very function.
@@ -37,7 +45,9 @@ static void task_release(void *arg)
 	struct kmutex_task *task = arg;
 
 	kmutex__current = NULL;
+	thread_exited = true;
 	task->read_held.nr = task->read_held.untracked = 0; /* read holds do not outlive a thread */
+	kmx_last_cpu_retract(&task->last_cpu); /* glibc frees our rseq area after we return */
 	kmx_hung_task_released(task);
 	kmx_wait_lock(&pool_lock);
 	task->pool_next = pool_free;
@@ -49,11 +59,26 @@ static void task_release(void *arg)
 static void pool_lock_before_fork(void) { kmx_wait_lock(&pool_lock); }
 static void pool_unlock_after_fork(void) { kmx_wait_unlock(&pool_lock); }
 
+/*
+ * In the child, the other threads are gone and glibc may reuse or unmap their stacks: their
+ * rseq areas are retracted (no reader can be inside kmx_last_cpu_of() in the child but us).
+ */
+static void pool_unlock_in_child(void)
+{
+	for (uint32_t id = 0; id < nr_tasks; id++) {
+		struct kmutex_task *task = kmx_task_at(id);
+
+		if (task != kmutex__current)
+			kmx_store(&task->last_cpu.area, NULL, KMX_RELAXED); /* one thread left */
+	}
+	kmx_wait_unlock(&pool_lock);
+}
+
 static void exit_key_create(void)
 {
 	if (pthread_key_create(&exit_key, task_release) != 0)
 		kmx_fatal("cannot create the thread-exit key for kmutex descriptors");
-	if (pthread_atfork(pool_lock_before_fork, pool_unlock_after_fork, pool_unlock_after_fork) != 0)
+	if (pthread_atfork(pool_lock_before_fork, pool_unlock_after_fork, pool_unlock_in_child) != 0)
 		kmx_fatal("cannot register the fork handlers for kmutex descriptors");
 }
 
@@ -118,6 +143,9 @@ struct kmutex_task *kmutex__task_create(void)
 	if (pthread_setspecific(exit_key, task) != 0)
 		kmx_fatal("cannot register a kmutex descriptor for thread exit");
 	kmutex__current = task;
+	task->policy.checked_ns = 0; /* a recycled descriptor's answer was its last thread's */
+	if (!thread_exited)
+		kmx_last_cpu_publish(&task->last_cpu);
 	kmx_hung_task_taken(task);
 	return task;
 }

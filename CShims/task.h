@@ -19,6 +19,7 @@
 
 #include "hung_task.h"
 #include "kmutex.h"
+#include "sched_view.h"
 
 struct kmutex_osq_node {
 	struct kmutex_osq_node *next; /* successor in the queue; atomic */
@@ -48,7 +49,25 @@ struct kmutex_task {
 	struct kmutex_task *pool_next; /* free list of descriptors of exited threads */
 	struct kmx_read_held read_held;
 	struct kmx_hung_record hung;   /* what the thread is blocked on (hung_task.h) */
+	struct kmx_policy_cache policy; /* is the thread real-time (sched_view.h) */
+	struct kmx_last_cpu last_cpu;  /* where the thread last ran, for spinners (sched_view.h) */
 } __attribute__((aligned(64)));
+
+/*
+ * May a spinner (self) stop polling owner because it cannot be running?  Yes when it last ran
+ * on the CPU self is running on now: self is on that CPU, so owner is not, and every poll keeps
+ * it off the CPU it waits for.  The kernel stops on !owner_on_cpu(); this is the part of that
+ * user space can see.  false when either CPU is unknown, or owner is NULL (the lock is free).
+ */
+static inline bool kmx_owner_preempted_here(struct kmutex_task *self, struct kmutex_task *owner)
+{
+	int here;
+
+	if (!owner)
+		return false;
+	here = kmx_this_cpu(&self->last_cpu);
+	return here >= 0 && kmx_last_cpu_of(&owner->last_cpu) == here;
+}
 
 /* The OSQ node whose code (task id + 1) is `code`; NULL for 0. */
 struct kmutex_osq_node *kmx_osq_node_of(uint32_t code);

@@ -59,6 +59,9 @@ uintptr_t kmutex_test_owner_word(struct kmutex *lock);
 int kmutex_test_nr_waiters(struct kmutex *lock);
 /* The futex word the calling thread sleeps on as a waiter (Tests/regression/in_futex.h). */
 const uint32_t *kmutex_test_wake_word(void);
+/* Set: the spinning policy sees nothing of the scheduler (sched_view.h): every CPU unknown,
+ * no caller real-time, as on a system without rseq; the rules that use them are out. */
+extern volatile int kmutex_test_sched_view_off;
 #define KMX_TEST_POINT(point, lock) \
 	do { if (kmutex_test_hook) kmutex_test_hook((point), (lock)); } while (0)
 #else

@@ -29,6 +29,9 @@
  *                  budget, yields, tries again, and sleeps.
  *   hopeless spin: the same again on the same mutex, whose failed spins have now closed the
  *                  yield window: S spins, then sleeps without yielding.
+ * All on one CPU, where every owner last ran on S's CPU: the rule that stops S there
+ * (sched_view.h; Tests/regression/spin_owner_cpu.c tests it) is turned off, so that these cases
+ * see the budget and the yield window, as on a system without rseq.
  * Deterministic: each step waits for a state (a semaphore, W inside the futex syscall),
  * never for an amount of time (S's yield window ends by time, but nothing S waits for can
  * happen before it sleeps).  With handoff_pending(), kmx_osq_full(), yield_and_spin() or its
@@ -296,6 +299,7 @@ int main(void)
 	int failed = 0;
 
 	run_on_one_cpu();           /* before the first spin, which reads the CPU count */
+	kmutex_test_sched_view_off = 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1; /* no SA_RESTART: the futex sleep returns EINTR */
 	sigaction(SIGUSR1, &sa, NULL);

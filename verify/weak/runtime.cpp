@@ -628,3 +628,26 @@ const char *kmx_class_intern(const char *name)
 {
 	return name;
 }
+
+/*
+ * sched_view.c's interface: nothing is known of the scheduler in the checked build (as on a
+ * system without rseq), so spinners stop by their budgets only; the model's spinner may give up
+ * at any point anyway.  A Relacy thread is never real-time.
+ */
+int kmx_last_cpu_of(struct kmx_last_cpu *lc)
+{
+	(void)lc;
+	return -1;
+}
+
+int kmx_this_cpu(const struct kmx_last_cpu *lc)
+{
+	(void)lc;
+	return -1;
+}
+
+bool kmx_self_realtime(struct kmx_policy_cache *cache)
+{
+	(void)cache;
+	return false;
+}

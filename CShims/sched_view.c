@@ -1,0 +1,130 @@
+#include "sched_view.h"
+
+#include <sched.h>
+
+#include "atomic.h"
+#include "kmutex_int.h"
+#include "test_hooks.h"
+
+#if defined(__has_include)
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>
+#define KMX_HAVE_RSEQ 1
+#endif
+#endif
+
+#ifdef KMUTEX_TEST_HOOKS
+volatile int kmutex_test_sched_view_off;
+#endif
+
+#ifdef KMX_HAVE_RSEQ
+/* The thread pointer, which glibc's __rseq_offset is relative to (sys/rseq.h). */
+static const char *thread_pointer(void)
+{
+	const char *tp;
+
+#if defined(__x86_64__)
+	__asm__("mov %%fs:0, %0" : "=r"(tp)); /* the TCB's self pointer: the thread pointer */
+#elif defined(__aarch64__)
+	__asm__("mrs %0, tpidr_el0" : "=r"(tp));
+#else
+	tp = NULL;
+#endif
+	return tp;
+}
+
+/* The calling thread's rseq area, or NULL: glibc did not register one (or cannot say where). */
+static const struct rseq *own_area(void)
+{
+	const char *tp = thread_pointer();
+
+	/* __rseq_size is 0 when glibc did not register (the tunable, or the kernel said no). */
+	if (!tp || __rseq_size < sizeof(uint32_t) * 2)
+		return NULL;
+	return (const struct rseq *)(tp + __rseq_offset);
+}
+
+/* cpu_id as the kernel last wrote it: RELAXED, a hint; negative (never registered, or
+ * registration failed: RSEQ_CPU_ID_UNINITIALIZED, RSEQ_CPU_ID_REGISTRATION_FAILED) is -1. */
+static int area_cpu(const struct rseq *area)
+{
+	int32_t cpu = (int32_t)kmx_load(&area->cpu_id, KMX_RELAXED);
+
+	return cpu >= 0 ? cpu : -1;
+}
+#else
+static const struct rseq *own_area(void) { return NULL; }
+static int area_cpu(const struct rseq *area) { (void)area; return -1; }
+#endif
+
+void kmx_last_cpu_publish(struct kmx_last_cpu *lc)
+{
+	/*
+	 * RELAXED: the area is the thread's own, already live, written only by the kernel: there
+	 * is nothing of ours to order before a reader's use.  A recycled descriptor's previous
+	 * thread stored NULL here (retract) before this, in this word's modification order.
+	 */
+	kmx_store(&lc->area, own_area(), KMX_RELAXED);
+}
+
+void kmx_last_cpu_retract(struct kmx_last_cpu *lc)
+{
+	/* SEQ_CST store, then SEQ_CST load: pairs with kmx_last_cpu_of()'s increment and load
+	 * (see sched_view.h).  Once readers is 0 with the area gone, nobody reads it any more. */
+	kmx_store(&lc->area, NULL, KMX_SEQ_CST);
+	while (kmx_load(&lc->readers, KMX_SEQ_CST) != 0)
+		sched_yield(); /* a reader between its two steps: a few instructions, or preempted */
+}
+
+int kmx_last_cpu_of(struct kmx_last_cpu *lc)
+{
+	const struct rseq *area;
+	int cpu = -1;
+
+#ifdef KMUTEX_TEST_HOOKS
+	if (kmutex_test_sched_view_off)
+		return -1;
+#endif
+	/* SEQ_CST increment, then SEQ_CST load: pairs with kmx_last_cpu_retract(). */
+	kmx_add_return(&lc->readers, 1, KMX_SEQ_CST);
+	area = kmx_load(&lc->area, KMX_SEQ_CST);
+	if (area)
+		cpu = area_cpu(area);
+	/* RELEASE: our read of the area is done before a retracting thread can see 0. */
+	kmx_add_return(&lc->readers, (uint32_t)-1, KMX_RELEASE);
+	return cpu;
+}
+
+int kmx_this_cpu(const struct kmx_last_cpu *lc)
+{
+	/* RELAXED: our own field, written by this thread. */
+	const struct rseq *area = kmx_load(&lc->area, KMX_RELAXED);
+
+#ifdef KMUTEX_TEST_HOOKS
+	if (kmutex_test_sched_view_off)
+		return -1;
+#endif
+	return area ? area_cpu(area) : -1;
+}
+
+#define SCHED_VIEW_POLICY_TTL_NS 1000000ull /* 1 ms: ~0.03% of a thread's time at worst */
+
+bool kmx_self_realtime(struct kmx_policy_cache *cache)
+{
+	uint64_t now;
+
+#ifdef KMUTEX_TEST_HOOKS
+	if (kmutex_test_sched_view_off)
+		return false;
+#endif
+	now = kmx_monotonic_ns();
+	if (!cache->checked_ns || now - cache->checked_ns >= SCHED_VIEW_POLICY_TTL_NS) {
+		int policy = sched_getscheduler(0);
+
+		policy = policy < 0 ? SCHED_OTHER : policy & ~SCHED_RESET_ON_FORK;
+		cache->realtime = policy == SCHED_FIFO || policy == SCHED_RR ||
+				  policy == SCHED_DEADLINE;
+		cache->checked_ns = now ? now : 1;
+	}
+	return cache->realtime;
+}
