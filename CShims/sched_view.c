@@ -60,11 +60,13 @@ static int area_cpu(const struct rseq *area) { (void)area; return -1; }
 void kmx_last_cpu_publish(struct kmx_last_cpu *lc)
 {
 	/*
-	 * RELAXED: the area is the thread's own, already live, written only by the kernel: there
-	 * is nothing of ours to order before a reader's use.  A recycled descriptor's previous
-	 * thread stored NULL here (retract) before this, in this word's modification order.
+	 * RELEASE: pairs with kmx_last_cpu_of()'s SEQ_CST (so acquiring) load.  The area was
+	 * initialized in user space by this thread (glibc writes cpu_id before it registers the
+	 * area; ThreadSanitizer sees the thread's TLS written at its start): a reader must see
+	 * that, not what the memory held before.  A recycled descriptor's previous thread stored
+	 * NULL here (retract) before this, in this word's modification order.
 	 */
-	kmx_store(&lc->area, own_area(), KMX_RELAXED);
+	kmx_store(&lc->area, own_area(), KMX_RELEASE);
 }
 
 void kmx_last_cpu_retract(struct kmx_last_cpu *lc)
