@@ -26,34 +26,17 @@
 #include <unistd.h>
 
 #include "kmutex.h"
+#include "spin_steps.h"
 #include "test_hooks.h"
-
-#define MAX_STEPS 4
 
 static struct kmutex lock;
 static __thread int is_s;         /* set by S itself, for the hook */
 static char s_steps[MAX_STEPS + 1]; /* S's own until it posts s_slept */
 static sem_t s_slept, o_holds, o_release;
 
-/* S's steps, first appearances until it sleeps: 'j' joined the OSQ, 's' polled the owner
- * word, 'y' yielded, 'z' slept. */
 static void hook(enum kmutex_test_point point, struct kmutex *l)
 {
-	char step;
-
-	if (l != &lock || !is_s)
-		return;
-	switch (point) {
-	case KMUTEX_TP_OSQ_JOIN: step = 'j'; break;
-	case KMUTEX_TP_SPIN_ON_OWNER: step = 's'; break;
-	case KMUTEX_TP_YIELD: step = 'y'; break;
-	case KMUTEX_TP_WAITER_SLEEP: step = 'z'; break;
-	default: return;
-	}
-	if (strchr(s_steps, step) || strchr(s_steps, 'z'))
-		return;
-	s_steps[strlen(s_steps)] = step;
-	if (step == 'z')
+	if (l == &lock && is_s && record_spin_step(s_steps, point) == 'z')
 		sem_post(&s_slept);
 }
 

@@ -50,10 +50,9 @@
 #include "kmutex.h"
 #include "owner.h"
 #include "in_futex.h"
+#include "spin_steps.h"
 #include "test_hooks.h"
 
-/* S's steps, in the order first seen; 'j' joined the OSQ, 's' spun, 'y' yielded, 'z' slept. */
-#define MAX_STEPS 4
 enum role { ROLE_OTHER, ROLE_W, ROLE_S1, ROLE_S };
 
 static struct kmutex lock;
@@ -68,18 +67,10 @@ static sem_t s_decided, s_slept, w_asleep, w_handed, w_go, s1_spinning, s1_go;
 
 static void s_hook(enum kmutex_test_point point)
 {
-	char step;
+	char step = record_spin_step(s_steps, point);
 
-	switch (point) {
-	case KMUTEX_TP_OSQ_JOIN: step = 'j'; break;
-	case KMUTEX_TP_SPIN_ON_OWNER: step = 's'; break;
-	case KMUTEX_TP_YIELD: step = 'y'; break;
-	case KMUTEX_TP_WAITER_SLEEP: step = 'z'; break;
-	default: return;
-	}
-	if (strchr(s_steps, step) || strchr(s_steps, 'z'))
-		return; /* only first appearances, up to the sleep */
-	s_steps[strlen(s_steps)] = step;
+	if (!step)
+		return;
 	if (step != 'j' && !s_decided_steps[0]) {
 		/* the first step that is not the join: what S chose while main still held on */
 		memcpy(s_decided_steps, s_steps, sizeof(s_steps));
