@@ -1034,23 +1034,6 @@ static bool try_write_lock(struct krwsem *sem, struct krwsem_waiter *waiter,
 }
 
 /*
- * A head that set HANDOFF polls for the holders to leave instead of sleeping (nobody else may
- * take the lock now).  true: the lock looks free, try again.  RELAXED polling: the try under
- * wait_lock does the ACQUIRE.
- */
-static bool spin_for_handoff(struct krwsem *sem, struct kmutex_task *self)
-{
-	if ((sem->options & KRWSEM__OPT_NO_SPIN) || kmx_self_realtime(&self->policy))
-		return false;
-	for (uint32_t budget = SPIN_BUDGET; budget; budget--) {
-		if (!(kmx_load(&sem->count, KMX_RELAXED) & RWSEM_LOCK_MASK))
-			return true;
-		kmx_cpu_relax();
-	}
-	return false;
-}
-
-/*
  * A writer holds sem and cannot be running: it last ran on our CPU (kmx_owner_preempted_here()).
  * Readers are not named (the owner word keeps only the last reader in), so a reader-owned lock
  * never stops a spin here.  RELAXED: a hint; the owner word may already name a newer writer.
@@ -1061,6 +1044,27 @@ static bool writer_preempted_here(struct krwsem *sem, struct kmutex_task *self, 
 
 	return (count & RWSEM_WRITER_LOCKED) && !(owner & RWSEM_READER_OWNED) &&
 	       kmx_owner_preempted_here(self, (struct kmutex_task *)owner);
+}
+
+/*
+ * A head that set HANDOFF polls for the holders to leave instead of sleeping (nobody else may
+ * take the lock now).  true: the lock looks free, try again.  RELAXED polling: the try under
+ * wait_lock does the ACQUIRE.
+ */
+static bool spin_for_handoff(struct krwsem *sem, struct kmutex_task *self)
+{
+	if ((sem->options & KRWSEM__OPT_NO_SPIN) || kmx_self_realtime(&self->policy))
+		return false;
+	for (uint32_t budget = SPIN_BUDGET; budget; budget--) {
+		uint64_t count = kmx_load(&sem->count, KMX_RELAXED);
+
+		if (!(count & RWSEM_LOCK_MASK))
+			return true;
+		if (budget % SPIN_CPU_RECHECK == 0 && writer_preempted_here(sem, self, count))
+			return false;
+		kmx_cpu_relax();
+	}
+	return false;
 }
 
 /*

@@ -1,12 +1,13 @@
 #include "sched_view.h"
 
 #include <sched.h>
+#include <time.h>
 
 #include "atomic.h"
 #include "kmutex_int.h"
 #include "test_hooks.h"
 
-#if defined(__has_include)
+#if defined(__has_include) && !defined(KMX_RELACY)
 #if __has_include(<sys/rseq.h>)
 #include <sys/rseq.h>
 #define KMX_HAVE_RSEQ 1
@@ -17,7 +18,11 @@
 volatile int kmutex_test_sched_view_off;
 #endif
 
-#ifdef KMX_HAVE_RSEQ
+#if defined(KMX_RELACY)
+/* verify/weak: each Relacy thread's area is a checked stand-in (runtime.cpp). */
+static const struct rseq *own_area(void) { return kmx_rl_own_rseq_area(); }
+static int area_cpu(const struct rseq *area) { return kmx_rl_rseq_cpu(area); }
+#elif defined(KMX_HAVE_RSEQ)
 /* The thread pointer, which glibc's __rseq_offset is relative to (sys/rseq.h). */
 static const char *thread_pointer(void)
 {
@@ -74,8 +79,20 @@ void kmx_last_cpu_retract(struct kmx_last_cpu *lc)
 	/* SEQ_CST store, then SEQ_CST load: pairs with kmx_last_cpu_of()'s increment and load
 	 * (see sched_view.h).  Once readers is 0 with the area gone, nobody reads it any more. */
 	kmx_store(&lc->area, NULL, KMX_SEQ_CST);
-	while (kmx_load(&lc->readers, KMX_SEQ_CST) != 0)
-		sched_yield(); /* a reader between its two steps: a few instructions, or preempted */
+	for (unsigned tries = 0; kmx_load(&lc->readers, KMX_SEQ_CST) != 0; tries++) {
+		/*
+		 * A reader between its two steps: a few instructions, unless it was preempted.
+		 * Then it may be on our CPU, and a real-time exiting thread's sched_yield() would
+		 * not let it run: after a few yields, sleep, which frees the CPU for anyone.
+		 */
+#ifndef KMX_RELACY
+		if (tries >= 16) {
+			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
+			continue;
+		}
+#endif
+		sched_yield();
+	}
 }
 
 int kmx_last_cpu_of(struct kmx_last_cpu *lc)
@@ -92,11 +109,18 @@ int kmx_last_cpu_of(struct kmx_last_cpu *lc)
 	area = kmx_load(&lc->area, KMX_SEQ_CST);
 	if (area)
 		cpu = area_cpu(area);
-	/* RELEASE: our read of the area is done before a retracting thread can see 0. */
+	/* RELEASE: pairs with kmx_last_cpu_retract()'s SEQ_CST (so acquiring) load: our read of
+	 * the area is done before a retracting thread can see 0. */
 	kmx_add_return(&lc->readers, (uint32_t)-1, KMX_RELEASE);
 	return cpu;
 }
 
+/*
+ * The checked build (verify/weak) replaces the two below with stand-ins that know nothing
+ * (runtime.cpp), so that the mutex scenarios never look at CPUs: only the last-cpu scenario
+ * runs the publish, retract and read above.
+ */
+#ifndef KMX_RELACY
 int kmx_this_cpu(const struct kmx_last_cpu *lc)
 {
 	/* RELAXED: our own field, written by this thread. */
@@ -130,3 +154,4 @@ bool kmx_self_realtime(struct kmx_policy_cache *cache)
 	}
 	return cache->realtime;
 }
+#endif /* KMX_RELACY */

@@ -8,8 +8,10 @@
  * a preemption, so for a thread that is not running it names the CPU it was last on.
  *
  * This is the part of the kernel's owner_on_cpu() that user space can read: an owner whose
- * last CPU is the one the spinner is running on now cannot be running, since the spinner is.
- * Spinning on it then only keeps it off the CPU it waits for (kmutex.c, owner_not_running()).
+ * last CPU is the one the spinner is running on now is not running there, since the spinner
+ * is; cpu_id is where it last returned to user space, so an owner migrated inside a system
+ * call may run elsewhere unseen, which costs one spin.  Polling it only keeps it off the CPU
+ * it waits for (task.h, kmx_owner_preempted_here()).
  *
  * Reading another thread's rseq area means reading its thread-local memory, which glibc frees
  * (or hands to a user-supplied stack's owner) after the thread exits.  So a descriptor
@@ -17,7 +19,12 @@
  * that might still be using it: a reader announces itself (readers) before it looks at the
  * area, and the exiting thread clears the area before it looks at readers.  Both sides do
  * their two steps SEQ_CST, so at least one of them sees the other (Dekker): either the reader
- * finds NULL, or the exiting thread finds the reader and waits for it to finish.
+ * finds NULL, or the exiting thread finds the reader and waits for it to finish.  verify/weak
+ * checks this under the C11 model (scenario last-cpu), and fails with either SEQ_CST weakened.
+ * What it cannot cover: a thread whose first lock call comes in glibc's last round of thread
+ * exit destructors, or that leaves by a raw exit system call, publishes and never retracts;
+ * a spinner then reads its freed area only if it read a stale owner word naming that thread
+ * and was preempted between that and the read, while glibc unmapped the thread's stack.
  *
  * Unknown (-1) wherever the kernel or glibc has no rseq area (glibc.pthread.rseq=0, a glibc
  * before 2.35, an architecture without a thread-pointer read below): callers then fall back
@@ -25,7 +32,8 @@
  *
  * Real-time: a SCHED_FIFO, SCHED_RR or SCHED_DEADLINE caller.  Asking costs a system call
  * (~250 ns here), so a thread keeps its answer for SCHED_VIEW_POLICY_TTL_NS (a clock read
- * each time); a change of policy is seen that much later, which changes a few spin decisions.
+ * each time it asks: once per spin, so once or twice per contended lock call, and once per
+ * yield pass); a change of policy is seen that much later, which changes a few spin decisions.
  */
 #ifndef KMX_SCHED_VIEW_H
 #define KMX_SCHED_VIEW_H

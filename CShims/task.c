@@ -18,9 +18,9 @@ static __thread uint32_t interrupt_pending __attribute__((tls_model("initial-exe
 
 /*
  * Set once the thread's descriptor has gone back to the pool at its exit.  A thread-exit
- * destructor that runs after ours and takes a lock gets a new descriptor, which is never given
- * back (its own destructor has run): it must not publish the thread's rseq area, which would
- * outlive the thread (sched_view.h).
+ * destructor that runs after ours and takes a lock gets a new descriptor (given back in a later
+ * round of destructors, if glibc runs one): it must not publish the thread's rseq area, which
+ * the thread would not retract before glibc frees it (sched_view.h).
  */
 static __thread bool thread_exited __attribute__((tls_model("initial-exec")));
 
@@ -61,7 +61,10 @@ static void pool_unlock_after_fork(void) { kmx_wait_unlock(&pool_lock); }
 
 /*
  * In the child, the other threads are gone and glibc may reuse or unmap their stacks: their
- * rseq areas are retracted (no reader can be inside kmx_last_cpu_of() in the child but us).
+ * rseq areas are retracted.  A parent thread may have been inside kmx_last_cpu_of() at the
+ * fork, leaving a reader count nobody will take back: every count starts again at 0 (no reader
+ * can be inside in the child but us, and we are here).  Our own cached policy is the parent's,
+ * which SCHED_RESET_ON_FORK may have changed.  RELAXED: one thread left.
  */
 static void pool_unlock_in_child(void)
 {
@@ -69,8 +72,11 @@ static void pool_unlock_in_child(void)
 		struct kmutex_task *task = kmx_task_at(id);
 
 		if (task != kmutex__current)
-			kmx_store(&task->last_cpu.area, NULL, KMX_RELAXED); /* one thread left */
+			kmx_store(&task->last_cpu.area, NULL, KMX_RELAXED);
+		kmx_store(&task->last_cpu.readers, 0, KMX_RELAXED);
 	}
+	if (kmutex__current)
+		kmutex__current->policy.checked_ns = 0;
 	kmx_wait_unlock(&pool_lock);
 }
 

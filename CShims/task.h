@@ -53,22 +53,6 @@ struct kmutex_task {
 	struct kmx_last_cpu last_cpu;  /* where the thread last ran, for spinners (sched_view.h) */
 } __attribute__((aligned(64)));
 
-/*
- * May a spinner (self) stop polling owner because it cannot be running?  Yes when it last ran
- * on the CPU self is running on now: self is on that CPU, so owner is not, and every poll keeps
- * it off the CPU it waits for.  The kernel stops on !owner_on_cpu(); this is the part of that
- * user space can see.  false when either CPU is unknown, or owner is NULL (the lock is free).
- */
-static inline bool kmx_owner_preempted_here(struct kmutex_task *self, struct kmutex_task *owner)
-{
-	int here;
-
-	if (!owner)
-		return false;
-	here = kmx_this_cpu(&self->last_cpu);
-	return here >= 0 && kmx_last_cpu_of(&owner->last_cpu) == here;
-}
-
 /* The OSQ node whose code (task id + 1) is `code`; NULL for 0. */
 struct kmutex_osq_node *kmx_osq_node_of(uint32_t code);
 
@@ -82,5 +66,25 @@ bool kmx_is_task(const void *p);
 int kmx_take_interruption(void);
 /* Is one pending?  Does not consume it. */
 int kmx_interruption_pending(void);
+
+/*
+ * May a spinner (self) stop polling owner because it cannot be running?  Yes when it last ran
+ * on the CPU self is running on now: self is on that CPU, so owner is not, and every poll keeps
+ * it off the CPU it waits for.  The kernel stops on !owner_on_cpu(); this is the part of that
+ * user space can see.  false when either CPU is unknown, or owner is NULL (the lock is free).
+ */
+static inline bool kmx_owner_preempted_here(struct kmutex_task *self, struct kmutex_task *owner)
+{
+	int here;
+
+	if (!owner || owner == self) /* self: a lock handed to us, PICKUP pending */
+		return false;
+#ifdef KMUTEX_DEBUG
+	if (!kmx_is_task(owner)) /* a corrupted word: left to the checks that report it */
+		return false;
+#endif
+	here = kmx_this_cpu(&self->last_cpu);
+	return here >= 0 && kmx_last_cpu_of(&owner->last_cpu) == here;
+}
 
 #endif /* KMX_TASK_H */

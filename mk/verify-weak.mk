@@ -6,7 +6,7 @@
 #  make test-weak          the bounded form in make test (100,000 iterations each)
 #  make verify-weak-mutate each ordering site weakened in turn (verify/weak/mutate.sh)
 WEAK_DIR  := $(BUILD)/weak
-WEAK_CORE := kmutex osq wait_lock kcond krwsem
+WEAK_CORE := kmutex osq wait_lock kcond krwsem sched_view
 WEAK_SRCS := verify/weak/runtime.cpp verify/weak/scenarios.cpp
 WEAK_HDRS := verify/weak/kmx_relacy.h verify/weak/world.h $(KMUTEX_HDRS)
 # -fpermissive: the C sources' implicit void * conversions (warnings, not errors, in C++).

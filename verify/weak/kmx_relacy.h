@@ -297,4 +297,10 @@ int kmx_futex_wake(uint32_t *word, int n);
 #define new kmx_new_
 #endif
 
+/* sched_view.c's rseq areas in the checked build (runtime.cpp): the calling thread's, and the
+ * CPU one names, read only while the area is alive (a use after its free is reported). */
+struct rseq;
+const struct rseq *kmx_rl_own_rseq_area(void);
+int kmx_rl_rseq_cpu(const struct rseq *area);
+
 #endif /* KMX_RELACY_H */

@@ -34,8 +34,8 @@ run() {
 	esac
 }
 
-echo "== verify-weak: the core (kmutex.c, osq.c, wait_lock.c, kcond.c, krwsem.c) under Relacy, $iter iterations per run (must pass)"
-for s in lock-unlock trylock timed interruptible handoff owed-handoff kcond-signal kcond-broadcast kcond-destroy rwsem; do
+echo "== verify-weak: the core (kmutex.c, osq.c, wait_lock.c, kcond.c, krwsem.c, sched_view.c) under Relacy, $iter iterations per run (must pass)"
+for s in lock-unlock trylock timed interruptible handoff owed-handoff kcond-signal kcond-broadcast kcond-destroy rwsem last-cpu; do
 	run "$s" pass weak "$s"
 done
 # The node's relaxed initializing stores become visible as late as C11 allows (store sinking).
@@ -69,4 +69,10 @@ run bug-rwsem-read-slowpath-acquire fail weak rwsem KMX_WEAKEN=read_slow/load/ac
 # to a waiter that decides it is not first and leaves too (a protocol bug, found here on the C
 # code as the SPIN model finds it: a lock owned by a thread that left, then a deadlock).
 run bug-v410-interruptible fail weak-v410 interruptible
+# sched_view.c's rseq-area protocol (a Dekker pair) with either side's SEQ_CST pair weakened to
+# release/acquire: the exiting thread frees its area while a spinner still reads it.
+run bug-last-cpu-retract-release fail weak last-cpu \
+	KMX_WEAKEN=kmx_last_cpu_retract/store/seq_cst=release,kmx_last_cpu_retract/load/seq_cst=acquire
+run bug-last-cpu-reader-acquire fail weak last-cpu \
+	KMX_WEAKEN=kmx_last_cpu_of/add/seq_cst=acq_rel,kmx_last_cpu_of/load/seq_cst=acquire
 exit $status

@@ -630,16 +630,12 @@ const char *kmx_class_intern(const char *name)
 }
 
 /*
- * sched_view.c's interface: nothing is known of the scheduler in the checked build (as on a
- * system without rseq), so spinners stop by their budgets only; the model's spinner may give up
- * at any point anyway.  A Relacy thread is never real-time.
+ * sched_view.c: the mutex scenarios see nothing of the scheduler (as on a system without rseq:
+ * their spinners stop by their budgets only, and the model's spinner may give up at any point
+ * anyway), so these two stand in for the real ones; a Relacy thread is never real-time.  The
+ * publish, retract and read of the rseq areas are the real code, checked by the last-cpu
+ * scenario on the areas below.
  */
-int kmx_last_cpu_of(struct kmx_last_cpu *lc)
-{
-	(void)lc;
-	return -1;
-}
-
 int kmx_this_cpu(const struct kmx_last_cpu *lc)
 {
 	(void)lc;
@@ -650,4 +646,20 @@ bool kmx_self_realtime(struct kmx_policy_cache *cache)
 {
 	(void)cache;
 	return false;
+}
+
+/* Thread t's area is cur->rseq_alive[t], and its cpu_id is t. */
+const struct rseq *kmx_rl_own_rseq_area(void)
+{
+	return (const struct rseq *)&cur->rseq_alive[rl::thread_index()];
+}
+
+int kmx_rl_rseq_cpu(const struct rseq *area)
+{
+	rl::var<int> *alive = (rl::var<int> *)area;
+	int t = (int)(alive - cur->rseq_alive);
+
+	RL_ASSERT(t >= 0 && t < kmx_rl::NTHREADS);
+	RL_ASSERT((*alive)($) == 1); /* read after the thread freed it */
+	return t;
 }

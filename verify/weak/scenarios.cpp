@@ -351,6 +351,57 @@ struct rwsem : rl::test_suite<rwsem, 3> {
 	}
 };
 
+/*
+ * sched_view.c's rseq areas (last-cpu): T0's thread publishes its area in a descriptor's
+ * last_cpu, exits (retracts it, then frees it: a plain write, as glibc's unmap of its stack);
+ * T2 is the next thread to take that descriptor from the pool (it waits for T0's exit, as the
+ * pool's lock would order them) and publishes its own area; T1 reads the CPU twice, as a
+ * spinner does.  A read of T0's area the protocol does not put before the free is a DATA RACE
+ * on rseq_alive, or finds it freed.
+ */
+struct last_cpu : rl::test_suite<last_cpu, 3> {
+	kmx_rl::world w;
+	struct kmx_last_cpu lc;
+	rl::atomic<int> t0_gone; /* T0's descriptor is back in the pool */
+
+	last_cpu() : w(100 * US, 2) {}
+
+	void before()
+	{
+		memset(&lc, 0, sizeof(lc));
+		for (unsigned t = 0; t < kmx_rl::NTHREADS; t++)
+			w.rseq_alive[t]($) = 1;
+		t0_gone($) = 0;
+	}
+
+	void thread(unsigned t)
+	{
+		int cpu;
+
+		switch (t) {
+		case 0:
+			kmx_last_cpu_publish(&lc);
+			kmx_last_cpu_retract(&lc);
+			w.rseq_alive[0]($) = 0;
+			t0_gone($).store(1, rl::mo_release);
+			break;
+		case 1:
+			for (int i = 0; i < 2; i++) {
+				cpu = kmx_last_cpu_of(&lc);
+				RL_ASSERT(cpu == -1 || cpu == 0 || cpu == 2);
+			}
+			break;
+		case 2:
+			while (!t0_gone($).load(rl::mo_acquire))
+				rl::yield(1, $);
+			kmx_last_cpu_publish(&lc);
+			break;
+		}
+	}
+
+	void after() {}
+};
+
 template <class T> bool run(const char *name, unsigned iterations, const char *history)
 {
 	typedef rl::random_scheduler<T::params::thread_count> sched;
@@ -422,6 +473,7 @@ const entry scenarios[] = {
 	{ "kcond-broadcast", run<kcond_broadcast>, NULL },
 	{ "kcond-destroy", run<cond_destroy>, NULL },
 	{ "rwsem", run<rwsem>, NULL },
+	{ "last-cpu", run<last_cpu>, NULL },
 };
 
 } /* namespace */

@@ -39,6 +39,9 @@ struct world {
 	uint64_t clock_ns;   /* CLOCK_MONOTONIC and CLOCK_REALTIME alike */
 	uint64_t clock_step; /* ns added by every clock read */
 	int ncpus;           /* what sched_getaffinity reports */
+	/* Thread t's rseq area (sched_view.c): 1 while the thread lives, 0 once freed; plain
+	 * data, so a read the protocol does not order before the free is a DATA RACE. */
+	rl::var<int> rseq_alive[NTHREADS];
 
 	world(uint64_t step, int cpus);
 	~world();
