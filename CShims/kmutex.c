@@ -638,9 +638,9 @@ uint32_t kmx_max_osq_spinners(void)
  *    spin.  Mainline lets it, because it stops the moment the owner is off its CPU; we would
  *    poll a preempted owner for the whole budget, and a real-time poller keeps every thread
  *    of lower priority off its CPU meanwhile, the owner perhaps among them (its sched_yield()
- *    does not let them run either).  It sleeps at once, as on glibc.  stress-ng's mutex
- *    stressor is that case: its holder drops to the lowest SCHED_FIFO priority and yields
- *    inside the critical section.
+ *    does not let them run either).  It sleeps at once, as on glibc.  (stress-ng's mutex
+ *    stressor has that shape: its holder drops to the lowest SCHED_FIFO priority and yields
+ *    inside the critical section; there the owner-CPU stop measured as well without this.)
  */
 static bool optimistic_spin(struct kmutex *lock, struct kmutex_task *self,
 			    struct kmutex_waiter *waiter)
