@@ -556,7 +556,9 @@ static bool handoff_pending(uintptr_t word)
 /*
  * How often a spinner asks whether the owner can be running (kmx_owner_preempted_here()): the
  * kernel asks on every poll; ours costs two atomics on the owner's descriptor and a read of its
- * rseq area, so every SPIN_CPU_RECHECK polls (~1.5 us), and once for each new owner.
+ * rseq area, so every SPIN_CPU_RECHECK polls (~1.5 us).  Not on a new owner's first poll: it
+ * has just taken the lock, so it was running (a lock handed over is handoff_pending()), and
+ * the first owner was asked about before the spin began (optimistic_spin()).
  */
 #define SPIN_CPU_RECHECK 32u
 
@@ -587,7 +589,7 @@ static enum spin_end spin_on_owner(struct kmutex *lock, struct kmutex_task *self
 			return SPIN_OWNER_CHANGED;
 		if (*budget == 0 || handoff_pending(word))
 			return SPIN_GAVE_UP;
-		if (polls % SPIN_CPU_RECHECK == 0 && kmx_owner_preempted_here(self, owner))
+		if (polls && polls % SPIN_CPU_RECHECK == 0 && kmx_owner_preempted_here(self, owner))
 			return SPIN_OWNER_OFF_CPU;
 		KMX_TEST_POINT(KMUTEX_TP_SPIN_ON_OWNER, lock);
 		(*budget)--;

@@ -1083,7 +1083,7 @@ static bool optimistic_spin(struct krwsem *sem, struct kmutex_task *self)
 		return false;
 	if (!kmx_osq_lock(&sem->osq_tail, &self->osq, &budget))
 		return false;
-	for (;;) {
+	for (uint32_t polls = 1;; polls++) { /* the writer was asked about just above */
 		uint64_t count;
 
 		if (write_trylock_unqueued(sem, self)) {
@@ -1093,7 +1093,7 @@ static bool optimistic_spin(struct krwsem *sem, struct kmutex_task *self)
 		/* RELAXED polling: the trylock does the ACQUIRE. */
 		count = kmx_load(&sem->count, KMX_RELAXED);
 		if (budget == 0 || (count & RWSEM_FLAG_HANDOFF) ||
-		    (budget % SPIN_CPU_RECHECK == 0 && writer_preempted_here(sem, self, count)))
+		    (polls % SPIN_CPU_RECHECK == 0 && writer_preempted_here(sem, self, count)))
 			break;
 		budget--;
 		kmx_cpu_relax();
